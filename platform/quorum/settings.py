@@ -24,7 +24,12 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 # Solutions are Django apps that register themselves in solutions.registry from their AppConfig.
-SOLUTIONS = env_list("QUORUM_SOLUTIONS", "")
+# By default every solution app shipped in solutions/; QUORUM_SOLUTIONS picks a subset.
+_SHIPPED_SOLUTIONS = sorted(p.parent.name for p in (BASE_DIR / "solutions").glob("*/apps.py"))
+SOLUTIONS = env_list("QUORUM_SOLUTIONS", ",".join(_SHIPPED_SOLUTIONS))
+for _name in SOLUTIONS:
+    if not (BASE_DIR / "solutions" / _name / "apps.py").exists():
+        raise ImproperlyConfigured(f"QUORUM_SOLUTIONS names {_name!r}, which has no app.")
 EXTRA_APPS = env_list("QUORUM_EXTRA_APPS", "")  # tests add their own test solution this way
 
 INSTALLED_APPS = [
