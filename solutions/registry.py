@@ -6,6 +6,7 @@ router, dashboard, adapters) reads the registry and never imports a solution by 
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 QUEUES = ("cpu", "gpu", "training")
@@ -27,6 +28,10 @@ class Solution:
     template_dir: str | None = None  # folder under templates/: "molecules"
     # result_url(job) -> path of the solution's result page for a job, or None.
     result_url: Callable[[Any], str | None] | None = None
+    # train_base(data_dir, models_dir, log) trains the shipped base checkpoints from split files.
+    train_base: Callable[[Path, Path, Callable[[str], None]], None] | None = None
+    # evaluate(data_dir, models_dir, log) -> markdown report on the test splits, baselines beside.
+    evaluate: Callable[[Path, Path, Callable[[str], None]], str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
