@@ -3,6 +3,9 @@
 import os
 from pathlib import Path
 
+# The embedded redis-server that `make run` starts when REDIS_URL is not set.
+EMBEDDED_REDIS_URL = "redis://127.0.0.1:6390/0"
+
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)

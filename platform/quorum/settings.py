@@ -9,7 +9,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from quorum.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from quorum.env import (
+    EMBEDDED_REDIS_URL,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(env_str("QUORUM_VAR_DIR", str(BASE_DIR / "var")))
@@ -140,7 +148,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 *
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Redis and Celery. `make run` starts an embedded redis-server on this port unless REDIS_URL is set.
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6390/0")
+REDIS_URL = env_str("REDIS_URL", EMBEDDED_REDIS_URL)
 QUORUM_JOB_TIME_LIMIT = env_int("QUORUM_JOB_TIME_LIMIT", 3600)  # seconds; the longest job
 QUORUM_JOB_LEASE_SECONDS = env_int("QUORUM_JOB_LEASE_SECONDS", 30)
 QUORUM_JOB_MAX_ATTEMPTS = env_int("QUORUM_JOB_MAX_ATTEMPTS", 3)
