@@ -32,6 +32,7 @@ class Solution:
     train_base: Callable[[Path, Path, Callable[[str], None]], None] | None = None
     # evaluate(data_dir, models_dir, log) -> markdown report on the test splits, baselines beside.
     evaluate: Callable[[Path, Path, Callable[[str], None]], str] | None = None
+    bench_module: str | None = None  # dotted module run by `make bench` (python -m ...)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

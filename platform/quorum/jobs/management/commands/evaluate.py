@@ -1,5 +1,10 @@
 """`manage.py evaluate <solution> --data PATH`: test-split metrics beside the classical baselines."""
 
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import CommandParser
+
 from quorum.jobs.management.commands._solution_command import SolutionDataCommand
 
 
@@ -7,19 +12,18 @@ class Command(SolutionDataCommand):
     help = "Evaluate a solution's base models on the test splits, baselines in the same run."
     hook_name = "evaluate"
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument("--report", default=None, help="markdown output (default docs/evaluation/<solution>.md)")
+        parser.add_argument(
+            "--report", type=Path, default=None,
+            help="markdown report (default docs/evaluation/<solution>.md)",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
-        from django.conf import settings
-
         solution, data, models = self.resolve(options)
         markdown = solution.evaluate(data, models, self.stdout.write)
         report = options["report"] or settings.BASE_DIR / "docs" / "evaluation" / f"{solution.name}.md"
-        from pathlib import Path
-
-        Path(report).parent.mkdir(parents=True, exist_ok=True)
-        Path(report).write_text(markdown)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(markdown)
         self.stdout.write(markdown)
         self.stdout.write(self.style.SUCCESS(f"report written to {report}"))
