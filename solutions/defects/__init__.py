@@ -1,0 +1,1 @@
+"""Defect inspection: pass/fail, defect class, heat map and boxes for images of parts."""
