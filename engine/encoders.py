@@ -1,0 +1,177 @@
+"""Modality front ends: each turns a batch dict into a token sequence for the transformer.
+
+Every encoder returns an `Encoded` with a CLS token prepended at position 0 (the pooled
+output is read there), a key padding mask, and optionally an additive attention bias.
+Batch keys per kind:
+  text:    input_ids (B, T) long, attention_mask (B, T) bool (True = real token; optional)
+  tabular: numeric (B, Fn) float (NaN = missing), categorical (B, Fc) long (0 = missing/unknown)
+  image:   pixels (B, C, H, W) float in [0, 1]
+  graph:   atom_features (B, N, Fa) long (0 = padding/unknown), atom_mask (B, N) bool,
+           distances (B, N, N) float topological distances (inf or negative = unreachable)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from engine.config import ModelConfig
+
+
+@dataclass
+class Encoded:
+    tokens: torch.Tensor  # (B, 1 + T, D), CLS first
+    valid: torch.Tensor  # (B, 1 + T) bool, False for padding
+    attn_bias: torch.Tensor | None = None  # (B, H, 1 + T, 1 + T) additive, or None
+
+
+def _init_embedding(weight: torch.Tensor) -> None:
+    nn.init.normal_(weight, std=0.02)
+
+
+def _prepend_cls(cls: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # cls: (D,), tokens: (B, T, D), valid: (B, T) -> (B, 1 + T, D), (B, 1 + T)
+    B = tokens.shape[0]
+    tokens = torch.cat([cls.to(tokens.dtype).expand(B, 1, -1), tokens], dim=1)
+    valid = torch.cat([valid.new_ones(B, 1), valid], dim=1)
+    return tokens, valid
+
+
+class TextEncoder(nn.Module):
+    """Token + learned position embeddings."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.max_len = config.max_len
+        self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.position_embedding = nn.Embedding(config.max_len + 1, config.d_model)  # +1: CLS
+        self.cls = nn.Parameter(torch.zeros(config.d_model))
+        _init_embedding(self.token_embedding.weight)
+        _init_embedding(self.position_embedding.weight)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> Encoded:
+        input_ids = batch["input_ids"]  # (B, T)
+        B, T = input_ids.shape
+        if T > self.max_len:
+            raise ValueError(f"sequence length {T} exceeds max_len {self.max_len}")
+        valid = batch.get("attention_mask")
+        valid = torch.ones_like(input_ids, dtype=torch.bool) if valid is None else valid.bool()
+        tokens, valid = _prepend_cls(self.cls, self.token_embedding(input_ids), valid)
+        positions = torch.arange(T + 1, device=input_ids.device)
+        return Encoded(tokens + self.position_embedding(positions), valid)
+
+
+class TabularEncoder(nn.Module):
+    """One token per feature.
+
+    Numeric feature f: value * w_f + b_f, or a learned missing embedding when the value is NaN.
+    Categorical feature f: its own embedding table with row 0 meaning missing/unknown.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        D = config.d_model
+        self.n_numeric = config.n_numeric
+        cards = config.categorical_cardinalities
+        self.numeric_weight = nn.Parameter(torch.randn(config.n_numeric, D) * 0.02)  # (Fn, D)
+        self.numeric_bias = nn.Parameter(torch.randn(config.n_numeric, D) * 0.02)
+        self.numeric_missing = nn.Parameter(torch.randn(config.n_numeric, D) * 0.02)
+        # All categorical tables live in one embedding; feature f's rows start at offsets[f].
+        sizes = torch.tensor([c + 1 for c in cards], dtype=torch.long)
+        offsets = torch.cumsum(sizes, 0) - sizes
+        self.register_buffer("category_offsets", offsets, persistent=False)
+        self.register_buffer("category_sizes", sizes, persistent=False)
+        self.category_embedding = nn.Embedding(max(int(sizes.sum()), 1), D)
+        _init_embedding(self.category_embedding.weight)
+        self.cls = nn.Parameter(torch.zeros(D))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> Encoded:
+        parts = []
+        if self.n_numeric:
+            numeric = batch["numeric"]  # (B, Fn)
+            missing = torch.isnan(numeric).unsqueeze(-1)  # (B, Fn, 1)
+            values = torch.nan_to_num(numeric, nan=0.0).unsqueeze(-1).to(self.numeric_weight.dtype)
+            parts.append(torch.where(missing, self.numeric_missing, values * self.numeric_weight + self.numeric_bias))
+        if self.category_sizes.numel():
+            categorical = batch["categorical"].long()  # (B, Fc)
+            if (categorical < 0).any() or (categorical >= self.category_sizes).any():
+                raise ValueError("categorical index out of range: use 0 for missing or unknown values")
+            parts.append(self.category_embedding(categorical + self.category_offsets))
+        tokens = torch.cat(parts, dim=1)  # (B, Fn + Fc, D)
+        valid = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        tokens, valid = _prepend_cls(self.cls, tokens, valid)
+        return Encoded(tokens, valid)
+
+
+class PatchEncoder(nn.Module):
+    """Non-overlapping patches (a strided convolution) plus row and column position embeddings."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.grid = config.image_size // config.patch_size
+        self.patchify = nn.Conv2d(config.channels, config.d_model, config.patch_size, stride=config.patch_size)
+        self.row_embedding = nn.Parameter(torch.randn(self.grid, config.d_model) * 0.02)
+        self.col_embedding = nn.Parameter(torch.randn(self.grid, config.d_model) * 0.02)
+        self.cls = nn.Parameter(torch.zeros(config.d_model))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> Encoded:
+        pixels = batch["pixels"]  # (B, C, H, W)
+        patches = self.patchify(pixels * 2.0 - 1.0)  # (B, D, g, g), inputs centred on 0
+        B, D, gh, gw = patches.shape
+        if (gh, gw) != (self.grid, self.grid):
+            raise ValueError(f"image of {tuple(pixels.shape[-2:])} pixels does not give a {self.grid}x{self.grid} patch grid")
+        position = self.row_embedding[:, None, :] + self.col_embedding[None, :, :]  # (g, g, D)
+        tokens = (patches.permute(0, 2, 3, 1) + position).reshape(B, gh * gw, D)  # row-major patches
+        valid = torch.ones(B, gh * gw, dtype=torch.bool, device=pixels.device)
+        tokens, valid = _prepend_cls(self.cls, tokens, valid)
+        return Encoded(tokens, valid)
+
+
+class GraphEncoder(nn.Module):
+    """Atoms as tokens (sum of per-feature embeddings) with a learned per-head distance bias.
+
+    Distances are clipped to max_distance; unreachable pairs get their own bias, and the CLS
+    token gets one more learned bias to and from every atom (a virtual node).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.max_distance = config.max_distance
+        self.n_heads = config.n_heads
+        sizes = torch.tensor([c + 1 for c in config.atom_feature_cardinalities], dtype=torch.long)
+        self.register_buffer("feature_offsets", torch.cumsum(sizes, 0) - sizes, persistent=False)
+        self.register_buffer("feature_sizes", sizes, persistent=False)
+        self.atom_embedding = nn.Embedding(int(sizes.sum()), config.d_model)
+        # Rows 0..max_distance: distances; max_distance + 1: unreachable; max_distance + 2: CLS.
+        self.distance_bias = nn.Embedding(config.max_distance + 3, config.n_heads)
+        nn.init.zeros_(self.distance_bias.weight)
+        _init_embedding(self.atom_embedding.weight)
+        self.cls = nn.Parameter(torch.zeros(config.d_model))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> Encoded:
+        features = batch["atom_features"].long()  # (B, N, Fa)
+        atom_mask = batch["atom_mask"].bool()  # (B, N)
+        distances = batch["distances"]  # (B, N, N)
+        if (features < 0).any() or (features >= self.feature_sizes).any():
+            raise ValueError("atom feature index out of range: use 0 for padding or unknown values")
+        atoms = self.atom_embedding(features + self.feature_offsets).sum(dim=2)  # (B, N, D)
+        tokens, valid = _prepend_cls(self.cls, atoms, atom_mask)
+
+        unreachable = ~torch.isfinite(distances) | (distances < 0)
+        index = torch.nan_to_num(distances, nan=0.0, posinf=0.0, neginf=0.0).round().long()
+        index = index.clamp(0, self.max_distance).masked_fill(unreachable, self.max_distance + 1)
+        B, N, _ = index.shape
+        full = index.new_full((B, N + 1, N + 1), self.max_distance + 2)  # CLS row and column
+        full[:, 1:, 1:] = index
+        attn_bias = self.distance_bias(full).permute(0, 3, 1, 2)  # (B, H, 1 + N, 1 + N)
+        return Encoded(tokens, valid, attn_bias)
+
+
+ENCODERS: dict[str, type[nn.Module]] = {
+    "text": TextEncoder,
+    "tabular": TabularEncoder,
+    "image": PatchEncoder,
+    "graph": GraphEncoder,
+}

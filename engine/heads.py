@@ -1,0 +1,67 @@
+"""Output heads and their losses: multi-class, multi-label, regression with uncertainty, per-token.
+
+Missing targets are part of the data in every solution (unlabelled assays, unknown outcomes),
+so each loss averages only over the targets that are present.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.config import HeadSpec
+
+IGNORE_INDEX = -100  # class target meaning "no label" for multiclass and token heads
+LOG_VAR_RANGE = (-10.0, 10.0)  # keeps the Gaussian NLL finite early in training
+
+
+class Head(nn.Module):
+    """A linear read-out of the pooled output (B, D) or of the tokens (B, T, D)."""
+
+    def __init__(self, spec: HeadSpec, d_model: int) -> None:
+        super().__init__()
+        self.spec = spec
+        width = 2 * spec.n_outputs if spec.kind == "regression" else spec.n_outputs
+        self.proj = nn.Linear(d_model, width)
+
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        # pooled: (B, D); tokens: (B, T, D) without CLS
+        if self.spec.kind == "token":
+            return self.proj(tokens)  # (B, T, n)
+        out = self.proj(pooled)  # (B, n) or (B, 2n)
+        if self.spec.kind == "regression":
+            mean, log_var = out.view(out.shape[0], self.spec.n_outputs, 2).unbind(-1)
+            return torch.stack([mean, log_var.clamp(*LOG_VAR_RANGE)], dim=-1)  # (B, n, 2)
+        return out
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor, valid_tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean loss over the present targets; 0 (still in the graph) when none is present."""
+        kind = self.spec.kind
+        if kind in ("multiclass", "token"):
+            target = target.long()
+            if kind == "token" and valid_tokens is not None:
+                target = target.masked_fill(~valid_tokens, IGNORE_INDEX)
+            if (target != IGNORE_INDEX).any():
+                return F.cross_entropy(output.reshape(-1, output.shape[-1]).float(), target.reshape(-1), ignore_index=IGNORE_INDEX)
+            return output.sum() * 0.0
+        present = ~torch.isnan(target)
+        if not present.any():
+            return output.sum() * 0.0
+        if kind == "multilabel":
+            losses = F.binary_cross_entropy_with_logits(output.float(), torch.nan_to_num(target).float(), reduction="none")
+        else:
+            mean, log_var = output.float().unbind(-1)
+            losses = gaussian_nll(mean, log_var, torch.nan_to_num(target).float())
+        return losses[present].mean()
+
+
+def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-element negative log-likelihood of target under N(mean, exp(log_var)), constant dropped."""
+    return 0.5 * (log_var + (target - mean) ** 2 * torch.exp(-log_var))
+
+
+def regression_mean_std(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a regression head's (B, n, 2) output into mean (B, n) and standard deviation (B, n)."""
+    mean, log_var = output.unbind(-1)
+    return mean, torch.exp(0.5 * log_var)
