@@ -53,7 +53,7 @@ class TextEncoder(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> Encoded:
         input_ids = batch["input_ids"]  # (B, T)
-        B, T = input_ids.shape
+        T = input_ids.shape[1]
         if T > self.max_len:
             raise ValueError(f"sequence length {T} exceeds max_len {self.max_len}")
         valid = batch.get("attention_mask")
