@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from solutions.defects.imaging import (
+    DEFAULT_LIMITS,
     IntakeLimits,
     decode_image,
     read_upload,
@@ -47,7 +48,7 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
 
 
 def read(data: bytes, name: str, limits: IntakeLimits | None = None):
-    return read_upload(io.BytesIO(data), name, *(limits and [limits] or []))
+    return read_upload(io.BytesIO(data), name, limits or DEFAULT_LIMITS)
 
 
 @pytest.mark.parametrize("fmt,suffix", [("PNG", "png"), ("JPEG", "jpg"), ("BMP", "bmp"), ("TIFF", "tif")])
