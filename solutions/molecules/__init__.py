@@ -1,0 +1,1 @@
+"""Molecule screening: standardise, filter and rank a compound library by predicted properties."""

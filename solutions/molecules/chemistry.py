@@ -1,0 +1,238 @@
+"""Standardisation, identifiers, descriptors, drug-likeness rules and structural alerts.
+
+Everything a screening row needs from RDKit, computed on the standardised parent molecule:
+`analyse_molecule(mol)` returns a `MoleculeAnalysis` with the canonical SMILES, InChIKey,
+Morgan fingerprint, descriptors, rule verdicts and alert matches. Atom indices in alerts refer
+to the atoms of the canonical SMILES in order, so depictions drawn from it highlight the right atoms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rdkit import Chem, DataStructs, rdBase
+from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
+from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
+from rdkit.Chem.MolStandardize import rdMolStandardize
+
+FINGERPRINT_BITS = 2048
+FINGERPRINT_RADIUS = 2
+ALERT_CATALOGS = ("PAINS_A", "PAINS_B", "PAINS_C", "BRENK", "NIH")
+
+# Drug-likeness rules, each as (descriptor, low, high); a bound of None is open.
+# Lipinski's rule of five: Lipinski et al., Adv. Drug Deliv. Rev. 23, 3-25 (1997); one violation allowed.
+LIPINSKI = (("mw", None, 500.0), ("clogp", None, 5.0), ("hbd", None, 5), ("hba", None, 10))
+# Veber et al., J. Med. Chem. 45, 2615-2623 (2002): oral bioavailability in rats.
+VEBER = (("rotatable_bonds", None, 10), ("tpsa", None, 140.0))
+# Egan et al., J. Med. Chem. 43, 3867-3877 (2000): the absorption "egg" (WLOGP vs TPSA).
+EGAN = (("tpsa", None, 131.6), ("clogp", None, 5.88))
+# Bioavailability radar of SwissADME: Daina, Michielin & Zoete, Sci. Rep. 7, 42717 (2017).
+# LIPO uses Crippen logP (SwissADME uses XLOGP3), INSOLU the ESOL equation below.
+RADAR = (
+    ("clogp", -0.7, 5.0),  # LIPO
+    ("mw", 150.0, 500.0),  # SIZE
+    ("tpsa", 20.0, 130.0),  # POLAR
+    ("esol_logs", -6.0, 0.0),  # INSOLU
+    ("fsp3", 0.25, 1.0),  # INSATU
+    ("rotatable_bonds", 0, 9),  # FLEX
+)
+RADAR_AXES = ("LIPO", "SIZE", "POLAR", "INSOLU", "INSATU", "FLEX")
+
+
+@dataclass
+class MoleculeAnalysis:
+    mol: Chem.Mol  # the standardised parent, atoms in canonical SMILES order
+    canonical_smiles: str
+    inchikey: str
+    fingerprint: bytes  # FINGERPRINT_BITS Morgan bits, packed (numpy.packbits order)
+    changes: list[str]  # what standardisation did: "salt stripped", "neutralised", ...
+    descriptors: dict[str, float]
+    rules: dict[str, Any]
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Standardizer:
+    """rdMolStandardize: cleanup, parent fragment, uncharge and optionally canonical tautomer."""
+
+    def __init__(self, canonical_tautomer: bool = False) -> None:
+        self.canonical_tautomer = canonical_tautomer
+        self._fragment_chooser = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
+        self._uncharger = rdMolStandardize.Uncharger(canonicalOrder=True)
+        self._tautomers = rdMolStandardize.TautomerEnumerator() if canonical_tautomer else None
+
+    def standardize(self, mol: Chem.Mol) -> tuple[Chem.Mol, list[str]]:
+        """The standardised parent of `mol` and a list of what changed."""
+        changes: list[str] = []
+        with rdBase.BlockLogs():
+            clean = rdMolStandardize.Cleanup(mol)
+            fragments = len(Chem.GetMolFrags(clean))
+            parent = self._fragment_chooser.choose(clean) if fragments > 1 else clean
+            if fragments > 1:
+                changes.append(f"kept the largest of {fragments} fragments (salt/solvent stripped)")
+            charged = _charged_atoms(parent)
+            if charged:
+                parent = self._uncharger.uncharge(parent)
+                if _charged_atoms(parent) < charged:
+                    changes.append("neutralised")
+            if self._tautomers is not None:
+                before = Chem.MolToSmiles(parent)
+                parent = self._tautomers.Canonicalize(parent)
+                if Chem.MolToSmiles(parent) != before:
+                    changes.append("canonical tautomer")
+        return parent, changes
+
+
+def _charged_atoms(mol: Chem.Mol) -> int:
+    return sum(1 for atom in mol.GetAtoms() if atom.GetFormalCharge())
+
+
+_MORGAN = rdFingerprintGenerator.GetMorganGenerator(
+    radius=FINGERPRINT_RADIUS, fpSize=FINGERPRINT_BITS
+)
+
+
+def morgan_bits(mol: Chem.Mol) -> np.ndarray:
+    """The Morgan fingerprint as a (FINGERPRINT_BITS,) uint8 0/1 array."""
+    bits = np.zeros(FINGERPRINT_BITS, dtype=np.uint8)
+    DataStructs.ConvertToNumpyArray(_MORGAN.GetFingerprint(mol), bits)
+    return bits
+
+
+def packed_fingerprint(mol: Chem.Mol) -> bytes:
+    return np.packbits(morgan_bits(mol)).tobytes()
+
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+
+
+def tanimoto(query: bytes | np.ndarray, packed: np.ndarray) -> np.ndarray:
+    """Tanimoto similarity of one packed fingerprint to each row of `packed` (N, bytes) uint8."""
+    q = np.frombuffer(query, dtype=np.uint8) if isinstance(query, bytes) else query
+    both = _POPCOUNT[np.bitwise_and(packed, q)].sum(axis=1)
+    either = _POPCOUNT[np.bitwise_or(packed, q)].sum(axis=1)
+    return np.where(either > 0, both / np.maximum(either, 1), 0.0)
+
+
+def esol_logs(mol: Chem.Mol, clogp: float, mw: float, rotatable: int) -> float:
+    """Delaney's ESOL equation (J. Chem. Inf. Comput. Sci. 44, 1000 (2004)), log10 mol/L."""
+    heavy = mol.GetNumHeavyAtoms()
+    aromatic = sum(1 for atom in mol.GetAtoms() if atom.GetIsAromatic())
+    proportion = aromatic / heavy if heavy else 0.0
+    return 0.16 - 0.63 * clogp - 0.0062 * mw + 0.066 * rotatable - 0.74 * proportion
+
+
+def compute_descriptors(mol: Chem.Mol) -> dict[str, float]:
+    mw = Descriptors.MolWt(mol)
+    clogp = Crippen.MolLogP(mol)
+    rotatable = rdMolDescriptors.CalcNumRotatableBonds(mol)
+    with rdBase.BlockLogs():
+        qed = QED.qed(mol)
+    return {
+        "mw": round(mw, 3),
+        "clogp": round(clogp, 3),
+        "tpsa": round(rdMolDescriptors.CalcTPSA(mol), 2),
+        "hbd": rdMolDescriptors.CalcNumHBD(mol),
+        "hba": rdMolDescriptors.CalcNumHBA(mol),
+        "rotatable_bonds": rotatable,
+        "fsp3": round(rdMolDescriptors.CalcFractionCSP3(mol), 3),
+        "aromatic_rings": rdMolDescriptors.CalcNumAromaticRings(mol),
+        "heavy_atoms": mol.GetNumHeavyAtoms(),
+        "qed": round(qed, 3),
+        "esol_logs": round(esol_logs(mol, clogp, mw, rotatable), 3),
+    }
+
+
+def _check(descriptors: dict[str, float], bounds: tuple) -> list[str]:
+    """The violated bounds of a rule, as readable strings ("mw 612.3 > 500")."""
+    violations = []
+    for key, low, high in bounds:
+        value = descriptors[key]
+        if low is not None and value < low:
+            violations.append(f"{key} {value:g} < {low:g}")
+        if high is not None and value > high:
+            violations.append(f"{key} {value:g} > {high:g}")
+    return violations
+
+
+def evaluate_rules(descriptors: dict[str, float]) -> dict[str, Any]:
+    """Verdicts of Lipinski, Veber, Egan and the bioavailability radar on a descriptor dict."""
+    lipinski = _check(descriptors, LIPINSKI)
+    veber = _check(descriptors, VEBER)
+    egan = _check(descriptors, EGAN)
+    radar_axes = {}
+    for axis, (key, low, high) in zip(RADAR_AXES, RADAR, strict=True):
+        value = descriptors[key]
+        radar_axes[axis] = {
+            "property": key,
+            "value": value,
+            "low": low,
+            "high": high,
+            "pass": low <= value <= high,
+        }
+    return {
+        "lipinski": {"pass": len(lipinski) <= 1, "violations": lipinski},
+        "veber": {"pass": not veber, "violations": veber},
+        "egan": {"pass": not egan, "violations": egan},
+        "radar": {
+            "pass": all(a["pass"] for a in radar_axes.values()),
+            "violations": [a for a, v in radar_axes.items() if not v["pass"]],
+            "axes": radar_axes,
+        },
+    }
+
+
+def _alert_catalogs() -> dict[str, FilterCatalog]:
+    """One FilterCatalog per alert set, so each match knows its set without a name lookup."""
+    catalogs = {}
+    for name in ALERT_CATALOGS:
+        params = FilterCatalogParams()
+        params.AddCatalog(getattr(FilterCatalogParams.FilterCatalogs, name))
+        catalogs[name] = FilterCatalog(params)
+    return catalogs
+
+
+_ALERTS = _alert_catalogs()
+
+
+def find_alerts(mol: Chem.Mol) -> list[dict[str, Any]]:
+    """PAINS A/B/C, Brenk and NIH matches: catalog, alert name and matched atom indices."""
+    found = []
+    for catalog_name, catalog in _ALERTS.items():
+        for match in catalog.GetFilterMatches(mol):
+            found.append(
+                {
+                    "catalog": catalog_name,
+                    "name": match.filterMatch.GetName(),
+                    "atoms": sorted(pair.target for pair in match.atomPairs),
+                }
+            )
+    return found
+
+
+def _in_canonical_order(mol: Chem.Mol) -> tuple[Chem.Mol, str]:
+    """The molecule renumbered to its canonical SMILES atom order, and that SMILES."""
+    smiles = Chem.MolToSmiles(mol)
+    order = mol.GetProp("_smilesAtomOutputOrder")
+    ranks = [int(i) for i in order.strip("[]").split(",") if i]
+    return Chem.RenumberAtoms(mol, ranks), smiles
+
+
+def analyse_molecule(mol: Chem.Mol, standardizer: Standardizer) -> MoleculeAnalysis:
+    """Standardise a parsed molecule and compute everything a screening row shows."""
+    parent, changes = standardizer.standardize(mol)
+    parent, smiles = _in_canonical_order(parent)
+    with rdBase.BlockLogs():
+        inchikey = Chem.MolToInchiKey(parent) or ""
+    descriptors = compute_descriptors(parent)
+    return MoleculeAnalysis(
+        mol=parent,
+        canonical_smiles=smiles,
+        inchikey=inchikey,
+        fingerprint=packed_fingerprint(parent),
+        changes=changes,
+        descriptors=descriptors,
+        rules=evaluate_rules(descriptors),
+        alerts=find_alerts(parent),
+    )

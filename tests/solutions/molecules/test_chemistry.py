@@ -1,0 +1,123 @@
+"""Standardisation, descriptors, rules and structural alerts."""
+
+import numpy as np
+import pytest
+from rdkit import Chem
+
+from solutions.molecules.chemistry import (
+    Standardizer,
+    analyse_molecule,
+    evaluate_rules,
+    packed_fingerprint,
+    tanimoto,
+)
+
+
+def _analyse(smiles: str, canonical_tautomer: bool = False):
+    return analyse_molecule(Chem.MolFromSmiles(smiles), Standardizer(canonical_tautomer))
+
+
+def test_sodium_salt_is_stripped_and_the_acid_neutralised():
+    result = _analyse("CC(=O)Oc1ccccc1C(=O)[O-].[Na+]")
+    assert result.canonical_smiles == "CC(=O)Oc1ccccc1C(=O)O"
+    assert result.inchikey == "BSYNRYMUTXBXSQ-UHFFFAOYSA-N"
+    assert any("fragments" in change for change in result.changes)
+    assert "neutralised" in result.changes
+
+
+def test_hydrochloride_amine_is_neutralised():
+    result = _analyse("C[NH+](C)CCOC(c1ccccc1)c1ccccc1.[Cl-]")
+    assert result.canonical_smiles == "CN(C)CCOC(c1ccccc1)c1ccccc1"
+
+
+def test_nitro_group_is_normalised_by_cleanup():
+    assert _analyse("C[N+](=O)[O-]").canonical_smiles == _analyse("CN(=O)=O").canonical_smiles
+
+
+def test_canonical_tautomer_is_an_option():
+    plain = _analyse("Oc1ccccn1")
+    tautomer = _analyse("Oc1ccccn1", canonical_tautomer=True)
+    assert plain.canonical_smiles == "Oc1ccccn1"
+    assert tautomer.canonical_smiles == "O=c1cccc[nH]1"
+    assert "canonical tautomer" in tautomer.changes
+
+
+def test_descriptors_of_caffeine():
+    d = _analyse("Cn1cnc2c1c(=O)n(C)c(=O)n2C").descriptors
+    assert d["mw"] == pytest.approx(194.19, abs=0.01)
+    assert d["hbd"] == 0 and d["aromatic_rings"] == 2
+    assert 0 < d["qed"] < 1
+
+
+def test_rules_flag_a_large_lipophilic_molecule():
+    descriptors = {
+        "mw": 720.0,
+        "clogp": 7.1,
+        "tpsa": 150.0,
+        "hbd": 2,
+        "hba": 8,
+        "rotatable_bonds": 14,
+        "fsp3": 0.1,
+        "esol_logs": -8.0,
+    }
+    rules = evaluate_rules(descriptors)
+    assert not rules["lipinski"]["pass"] and rules["lipinski"]["violations"] == [
+        "mw 720 > 500",
+        "clogp 7.1 > 5",
+    ]
+    assert not rules["veber"]["pass"] and not rules["egan"]["pass"]
+    assert set(rules["radar"]["violations"]) == {
+        "LIPO",
+        "SIZE",
+        "POLAR",
+        "INSOLU",
+        "INSATU",
+        "FLEX",
+    }
+
+
+@pytest.mark.parametrize(
+    ("smiles", "catalog", "alert"),
+    [
+        ("O=C1C(=Cc2ccccc2)SC(=S)N1", "PAINS_A", "ene_rhod_A(235)"),  # 5-benzylidene rhodanine
+        ("O=C1C=CC(=O)C=C1", "PAINS_A", "quinone_A(370)"),  # p-benzoquinone
+        ("Oc1ccc(C)cc1O", "PAINS_B", "catechol_A(92)"),  # 4-methylcatechol
+        ("c1ccc(N=Nc2ccccc2)cc1", "PAINS_A", "azo_A(324)"),  # azobenzene
+    ],
+)
+def test_known_pains_molecules_match_their_alert_with_atoms(smiles, catalog, alert):
+    result = _analyse(smiles)
+    matches = [a for a in result.alerts if a["catalog"] == catalog and a["name"] == alert]
+    assert matches, result.alerts
+    atoms = matches[0]["atoms"]
+    assert atoms and max(atoms) < result.mol.GetNumAtoms()
+
+
+def test_alert_atoms_index_the_canonical_smiles_atoms():
+    result = _analyse("S=C1NC(=O)C(=Cc2ccccc2)S1")
+    thiocarbonyl = next(a for a in result.alerts if a["name"] == "Thiocarbonyl_group")
+    redrawn = Chem.MolFromSmiles(result.canonical_smiles)
+    assert sorted(redrawn.GetAtomWithIdx(i).GetSymbol() for i in thiocarbonyl["atoms"]) == [
+        "C",
+        "S",
+    ]
+
+
+def test_clean_drug_has_no_pains_alert():
+    assert not [
+        a for a in _analyse("CC(C)Cc1ccc(C(C)C(=O)O)cc1").alerts if a["catalog"].startswith("PAINS")
+    ]
+
+
+def test_tanimoto_is_one_for_itself_and_lower_for_a_neighbour():
+    aspirin = packed_fingerprint(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))
+    others = np.stack(
+        [
+            np.frombuffer(packed_fingerprint(Chem.MolFromSmiles(s)), dtype=np.uint8)
+            for s in ("CC(=O)Oc1ccccc1C(=O)O", "OC(=O)c1ccccc1O", "CCCCCCCC")
+        ]
+    )
+    similarity = tanimoto(aspirin, others)
+    assert similarity[0] == pytest.approx(1.0)
+    assert 0.2 < similarity[1] < 1.0
+    assert similarity[2] < 0.1
