@@ -41,6 +41,11 @@ def fused_moe(
     return _moe_grouped(x, w_gate_up, w_down, topk_ids, topk_weights)
 
 
+def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    # Sums over experts and low-rank products run in at least float32.
+    return torch.promote_types(dtype, torch.float32)
+
+
 def _swiglu(gate_up: torch.Tensor) -> torch.Tensor:
     gate, up = gate_up.chunk(2, dim=-1)
     return F.silu(gate) * up
@@ -61,8 +66,9 @@ def _moe_gathered(
     rows = x.repeat_interleave(top_k, dim=0).unsqueeze(1)  # (T*K, 1, D)
     hidden = _swiglu(torch.bmm(rows, w_gate_up[flat_ids]))  # (T*K, 1, F)
     expert_out = torch.bmm(hidden, w_down[flat_ids]).view(tokens, top_k, width)
-    weights = topk_weights.to(torch.float32).unsqueeze(-1)
-    return (expert_out.to(torch.float32) * weights).sum(dim=1).to(x.dtype)
+    acc_dtype = _accumulation_dtype(x.dtype)
+    weights = topk_weights.to(acc_dtype).unsqueeze(-1)
+    return (expert_out.to(acc_dtype) * weights).sum(dim=1).to(x.dtype)
 
 
 def _moe_grouped(
@@ -90,9 +96,10 @@ def _moe_grouped(
         rows = sorted_x[start : start + count]
         outputs.append(_swiglu(rows @ w_gate_up[expert]) @ w_down[expert])
         start += count
-    expert_out = torch.cat(outputs).to(torch.float32)
-    weights = topk_weights.reshape(-1).index_select(0, order).to(torch.float32)
-    combined = torch.zeros(tokens, width, dtype=torch.float32, device=x.device)
+    acc_dtype = _accumulation_dtype(x.dtype)
+    expert_out = torch.cat(outputs).to(acc_dtype)
+    weights = topk_weights.reshape(-1).index_select(0, order).to(acc_dtype)
+    combined = torch.zeros(tokens, width, dtype=acc_dtype, device=x.device)
     combined = combined.index_add(0, token_of_row, expert_out * weights.unsqueeze(1))
     return combined.to(x.dtype)
 
@@ -120,17 +127,18 @@ def multi_lora(
     order = torch.argsort(ids, stable=True)
     rows = selected.index_select(0, order)
     counts = torch.bincount(ids, minlength=lora_a.shape[0]).tolist()
-    x_rows = x.index_select(0, rows).to(torch.float32)
+    acc_dtype = _accumulation_dtype(x.dtype)
+    x_rows = x.index_select(0, rows).to(acc_dtype)
     deltas = []
     start = 0
     for adapter, count in enumerate(counts):
         if count == 0:
             continue
-        shrunk = x_rows[start : start + count] @ lora_a[adapter].to(torch.float32)
-        expanded = shrunk @ lora_b[adapter].to(torch.float32)
-        deltas.append(expanded * scaling[adapter].to(torch.float32))
+        shrunk = x_rows[start : start + count] @ lora_a[adapter].to(acc_dtype)
+        expanded = shrunk @ lora_b[adapter].to(acc_dtype)
+        deltas.append(expanded * scaling[adapter].to(acc_dtype))
         start += count
-    updated = base_out.index_select(0, rows).to(torch.float32) + torch.cat(deltas)
+    updated = base_out.index_select(0, rows).to(acc_dtype) + torch.cat(deltas)
     return base_out.index_copy(0, rows, updated.to(base_out.dtype))
 
 
