@@ -1,0 +1,118 @@
+"""engine.train.fit: learns a toy task, stops early, resumes exactly, reports progress."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from engine.config import HeadSpec
+from engine.model import MoETransformer
+from engine.train import fit, lr_at
+from tests.engine.helpers import tiny_config
+
+
+class SignDataset(Dataset):
+    """Class = which of the two numeric features is larger; the categoricals are noise."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.numeric = torch.randn(size, 2, generator=g)
+        self.categorical = torch.randint(0, 4, (size, 2), generator=g).clamp(max=torch.tensor([3, 4]))
+        self.label = (self.numeric[:, 0] > self.numeric[:, 1]).long()
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"numeric": self.numeric[i], "categorical": self.categorical[i], "label": self.label[i]}
+
+
+def accuracy(predictions, targets) -> float:
+    return float((predictions["label"].argmax(-1) == targets["label"]).float().mean())
+
+
+def toy_model() -> MoETransformer:
+    torch.manual_seed(0)
+    return MoETransformer(tiny_config("tabular", n_layers=1, heads=[HeadSpec("label", "multiclass", 2)]))
+
+
+def loaders(train_size: int = 256) -> tuple[DataLoader, DataLoader]:
+    return (
+        DataLoader(SignDataset(train_size, seed=1), batch_size=32, shuffle=True),
+        DataLoader(SignDataset(128, seed=2), batch_size=64),
+    )
+
+
+def test_fit_learns_a_toy_task():
+    model = toy_model()
+    train, valid = loaders()
+    result = fit(model, train, valid, metric_fn=accuracy, maximize=True, epochs=6, lr=3e-3, warmup_steps=5)
+    assert result.history[0]["train_loss"] > result.history[-1]["train_loss"]
+    assert result.best_metric >= 0.9
+    assert len(result.history) == 6
+    assert result.history[-1]["expert_load_ratio"] >= 1.0
+
+
+def test_best_epoch_weights_are_restored_and_early_stopping_stops():
+    model = toy_model()
+    train, valid = loaders(64)
+    scores = iter([0.5, 0.9, 0.6, 0.7, 0.8, 0.95])
+    result = fit(model, train, valid, metric_fn=lambda p, t: next(scores), epochs=6, patience=2)
+    assert result.stopped_early
+    assert [h["metric"] for h in result.history] == [0.5, 0.9, 0.6, 0.7]
+    assert result.best_epoch == 1
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, result.best_state[name])
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    train, valid = loaders(96)
+    straight = toy_model()
+    expected = fit(straight, train, valid, metric_fn=accuracy, epochs=3, lr=3e-3)
+
+    def kill_after_first_epoch(event):
+        if event["event"] == "epoch":
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(toy_model(), train, valid, metric_fn=accuracy, epochs=3, lr=3e-3,
+            checkpoint_dir=tmp_path, progress=kill_after_first_epoch)
+    assert (tmp_path / "last" / "optimizer.safetensors").is_file()
+    result = fit(toy_model(), train, valid, metric_fn=accuracy, epochs=3, lr=3e-3, checkpoint_dir=tmp_path)
+    assert [h["train_loss"] for h in result.history] == [h["train_loss"] for h in expected.history]
+    for name, value in straight.state_dict().items():
+        torch.testing.assert_close(result.best_state[name], value, rtol=0, atol=0)
+
+
+def test_progress_reports_steps_and_epochs():
+    events = []
+    train, valid = loaders(64)
+    fit(toy_model(), train, valid, epochs=2, progress=events.append, progress_every=1)
+    assert [e["event"] for e in events].count("epoch") == 2
+    assert [e["event"] for e in events].count("step") == 4
+    assert events[-1]["percent"] == pytest.approx(100.0)
+    assert "valid_loss" in events[-1]
+
+
+def test_progress_exception_stops_training():
+    class Cancelled(Exception):
+        pass
+
+    def cancel(event):
+        raise Cancelled
+
+    train, valid = loaders(64)
+    with pytest.raises(Cancelled):
+        fit(toy_model(), train, valid, epochs=2, progress=cancel, progress_every=1)
+
+
+def test_learning_rate_warms_up_then_decays():
+    assert lr_at(0, 1.0, warmup_steps=10, total_steps=100) == pytest.approx(0.1)
+    assert lr_at(9, 1.0, warmup_steps=10, total_steps=100) == pytest.approx(1.0)
+    assert lr_at(100, 1.0, warmup_steps=10, total_steps=100) == pytest.approx(0.1)
+    assert lr_at(55, 1.0, 10, 100) < lr_at(30, 1.0, 10, 100)
