@@ -30,6 +30,8 @@ if PRODUCTION and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50):
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# Reverse proxies in front of gunicorn; the audit trail trusts that many X-Forwarded-For hops.
+QUORUM_PROXY_COUNT = env_int("QUORUM_PROXY_COUNT", 0)
 
 # Solutions are Django apps that register themselves in solutions.registry from their AppConfig.
 # By default every solution app shipped in solutions/; QUORUM_SOLUTIONS picks a subset.
