@@ -9,9 +9,10 @@ for int8 inference (`Int8Linear` through ``engine.kernels.int8_matmul``, `Int8Ro
 dequantising the stacked expert weights for ``engine.kernels.fused_moe``), using the ranges
 learned in training where there are some, and `export_int8` gives that model's state.
 
-Quantised: every ``nn.Linear`` (attention, shared experts, heads) and the routed experts'
-stacked weights. Kept in float: embeddings, norms and the router, which are small and decide
-which experts run.
+Quantised: every ``nn.Linear`` of the trunk (attention, shared experts) and the routed
+experts' stacked weights. Kept in float: embeddings, norms, the router and the output heads,
+which are small and decide which experts run and what the scores are (and heads stay plain
+``nn.Linear`` layers that tenant adapters may replace per row).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ __all__ = [
 
 INT8_MAX = 127
 # Modules whose weights stay in float (see the module docstring).
-_KEEP_FLOAT = ("router",)
+_KEEP_FLOAT = ("router", "heads")
 
 
 def quantize_per_channel(weight: torch.Tensor, absmax: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
