@@ -82,6 +82,7 @@ class Router(nn.Module):
         if total > 0:
             load = counts / total
             self.selection_bias += rate * torch.sign(1.0 / self.n_experts - load)
+            self.selection_bias -= self.selection_bias.mean()  # only differences matter to top-k
         counts.zero_()
 
 
