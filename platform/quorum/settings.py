@@ -154,6 +154,10 @@ REDIS_URL = env_str("REDIS_URL", EMBEDDED_REDIS_URL)
 QUORUM_JOB_TIME_LIMIT = env_int("QUORUM_JOB_TIME_LIMIT", 3600)  # seconds; the longest job
 QUORUM_JOB_LEASE_SECONDS = env_int("QUORUM_JOB_LEASE_SECONDS", 30)
 QUORUM_JOB_MAX_ATTEMPTS = env_int("QUORUM_JOB_MAX_ATTEMPTS", 3)
+# Webhooks: a failed delivery is retried after RETRY_SECONDS, doubling each time, up to the cap.
+QUORUM_WEBHOOK_MAX_ATTEMPTS = env_int("QUORUM_WEBHOOK_MAX_ATTEMPTS", 6)
+QUORUM_WEBHOOK_RETRY_SECONDS = env_float("QUORUM_WEBHOOK_RETRY_SECONDS", 30.0)
+QUORUM_WEBHOOK_TIMEOUT_SECONDS = env_float("QUORUM_WEBHOOK_TIMEOUT_SECONDS", 10.0)
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -197,6 +201,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "quorum.jobs.models.JobStatus",
+        "WebhookDeliveryStatusEnum": "quorum.jobs.models.DeliveryStatus",
+    },
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
