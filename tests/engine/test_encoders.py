@@ -1,0 +1,63 @@
+"""Encoders: missing values, padding and unreachable atoms are handled explicitly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.encoders import GraphEncoder, PatchEncoder, TabularEncoder
+from engine.model import MoETransformer
+from tests.engine.helpers import tiny_batch, tiny_config
+
+
+def test_tabular_missing_numeric_uses_the_learned_missing_embedding():
+    encoder = TabularEncoder(tiny_config("tabular"))
+    numeric = torch.tensor([[float("nan"), 1.0]])
+    tokens = encoder({"numeric": numeric, "categorical": torch.tensor([[0, 4]])}).tokens  # (1, 1 + 4, D)
+    torch.testing.assert_close(tokens[0, 1], encoder.numeric_missing[0])
+    torch.testing.assert_close(tokens[0, 2], encoder.numeric_weight[1] + encoder.numeric_bias[1])
+    assert torch.isfinite(tokens).all()
+
+
+def test_tabular_features_have_separate_category_tables():
+    encoder = TabularEncoder(tiny_config("tabular"))
+    tokens = encoder({"numeric": torch.zeros(1, 2), "categorical": torch.tensor([[1, 1]])}).tokens
+    assert not torch.equal(tokens[0, 3], tokens[0, 4])  # category 1 of feature 0 != of feature 1
+
+
+def test_tabular_rejects_out_of_range_categories():
+    encoder = TabularEncoder(tiny_config("tabular"))
+    with pytest.raises(ValueError, match="0 for missing"):
+        encoder({"numeric": torch.zeros(1, 2), "categorical": torch.tensor([[4, 1]])})  # feature 0 has 3
+
+
+def test_patch_encoder_has_one_token_per_patch_and_checks_size():
+    encoder = PatchEncoder(tiny_config("image"))
+    assert encoder({"pixels": torch.rand(2, 3, 16, 16)}).tokens.shape == (2, 1 + 16, 32)
+    with pytest.raises(ValueError, match="patch grid"):
+        encoder({"pixels": torch.rand(2, 3, 20, 20)})
+
+
+def test_graph_bias_distinguishes_unreachable_and_cls():
+    encoder = GraphEncoder(tiny_config("graph"))
+    torch.nn.init.normal_(encoder.distance_bias.weight)
+    batch = tiny_batch("graph")
+    bias = encoder(batch).attn_bias  # (B, H, 1 + N, 1 + N)
+    table = encoder.distance_bias.weight  # rows: 0..4 distances, 5 unreachable, 6 CLS
+    assert bias.shape == (3, 4, 7, 7)
+    torch.testing.assert_close(bias[0, :, 1, 6], table[5])  # distances[0, 0, 5] is inf
+    torch.testing.assert_close(bias[0, :, 0, 3], table[6])
+    far = batch["distances"][1, 1, 2].clamp(max=4).long()
+    torch.testing.assert_close(bias[1, :, 2, 3], table[far])
+
+
+def test_padded_atoms_do_not_change_the_molecule():
+    torch.manual_seed(0)
+    model = MoETransformer(tiny_config("graph")).eval()
+    batch = tiny_batch("graph", batch_size=1)
+    batch["atom_mask"][0, 4:] = False
+    batch["atom_features"][0, 4:] = 0
+    reference = model(batch).pooled
+    batch["atom_features"][0, 4:] = 2  # whatever sits in padding is ignored
+    batch["distances"][0, 4:] = 1.0
+    torch.testing.assert_close(model(batch).pooled, reference)
