@@ -11,10 +11,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# Below this many (token, expert) pairs the MoE reference gathers the chosen experts'
-# weights per pair and runs one batched matmul; above it, pairs are grouped by expert.
-# Chosen from CPU measurements (engine/bench/kernels.py reports both strategies).
-MOE_GATHER_MAX_PAIRS = 8
+# Up to this many (token, expert) pairs the MoE reference runs one vector-matrix product per
+# pair; more pairs are sorted by expert and run as grouped matmuls. Chosen from CPU
+# measurements: at 8 pairs and below the sort's fixed cost is what decides the time.
+MOE_PER_PAIR_MAX_PAIRS = 8
+# Up to this many pairs torch._grouped_mm (where usable) beats a loop of per-expert matmuls
+# on the CPU; above it the loop wins (measured in float32 and bfloat16).
+MOE_GROUPED_MM_MAX_PAIRS = 512
+
+_GROUPED_MM_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def fused_moe(
@@ -29,15 +34,19 @@ def fused_moe(
     x (T, D); w_gate_up (E, D, 2F) with the gate in [:, :, :F] and the up projection in
     [:, :, F:]; w_down (E, F, D); topk_ids (T, K) int64; topk_weights (T, K).
     Returns (T, D): out[t] = sum_k w[t,k] * (silu(x[t] @ Wg_e) * (x[t] @ Wu_e)) @ Wd_e,
-    e = topk_ids[t, k].
+    e = topk_ids[t, k]. The sum over k runs in (at least) float32.
     """
     tokens, width = x.shape
-    top_k = topk_ids.shape[1]
-    pairs = tokens * top_k
+    pairs = topk_ids.numel()
     if pairs == 0:
         return x.new_zeros(tokens, width)
-    if pairs <= MOE_GATHER_MAX_PAIRS:
-        return _moe_gathered(x, w_gate_up, w_down, topk_ids, topk_weights)
+    if pairs <= MOE_PER_PAIR_MAX_PAIRS:
+        return _moe_per_pair(x, w_gate_up, w_down, topk_ids, topk_weights)
+    hidden = w_down.shape[1]
+    if pairs <= MOE_GROUPED_MM_MAX_PAIRS and _grouped_mm_applies(
+        x, w_gate_up, w_down, topk_weights, row_widths=(width, hidden)
+    ):
+        return _moe_grouped_mm(x, w_gate_up, w_down, topk_ids, topk_weights)
     return _moe_grouped(x, w_gate_up, w_down, topk_ids, topk_weights)
 
 
@@ -51,24 +60,82 @@ def _swiglu(gate_up: torch.Tensor) -> torch.Tensor:
     return F.silu(gate) * up
 
 
-def _moe_gathered(
+def _moe_per_pair(
     x: torch.Tensor,
     w_gate_up: torch.Tensor,
     w_down: torch.Tensor,
     topk_ids: torch.Tensor,
     topk_weights: torch.Tensor,
 ) -> torch.Tensor:
-    # Few pairs: copying each pair's expert weights is cheaper than the bookkeeping of
-    # sorting, and one bmm covers all pairs.
+    # A handful of pairs: one vector-matrix product each beats sorting or copying weights.
     tokens, width = x.shape
     top_k = topk_ids.shape[1]
-    flat_ids = topk_ids.reshape(-1)
-    rows = x.repeat_interleave(top_k, dim=0).unsqueeze(1)  # (T*K, 1, D)
-    hidden = _swiglu(torch.bmm(rows, w_gate_up[flat_ids]))  # (T*K, 1, F)
-    expert_out = torch.bmm(hidden, w_down[flat_ids]).view(tokens, top_k, width)
+    experts = topk_ids.reshape(-1).tolist()
+    gate_up = torch.stack([x[pair // top_k] @ w_gate_up[e] for pair, e in enumerate(experts)])
+    hidden = _swiglu(gate_up)  # (T*K, F)
+    expert_out = torch.stack([hidden[pair] @ w_down[e] for pair, e in enumerate(experts)])
     acc_dtype = _accumulation_dtype(x.dtype)
-    weights = topk_weights.to(acc_dtype).unsqueeze(-1)
-    return (expert_out.to(acc_dtype) * weights).sum(dim=1).to(x.dtype)
+    weighted = expert_out.view(tokens, top_k, width).to(acc_dtype) * topk_weights.to(acc_dtype).unsqueeze(-1)
+    return weighted.sum(dim=1).to(x.dtype)
+
+
+def _grouped_mm_applies(*operands: torch.Tensor, row_widths: tuple[int, ...] = ()) -> bool:
+    # torch._grouped_mm is the fastest CPU path for inference, but its backward is not
+    # dependable and it needs 16-byte aligned strides (row_widths: widths of the
+    # contiguous row blocks it will be given); elsewhere a per-group loop runs.
+    first = operands[0]
+    if not hasattr(torch, "_grouped_mm") or first.device.type != "cpu":
+        return False
+    if first.dtype not in _GROUPED_MM_DTYPES:
+        return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in operands):
+        return False
+    size = first.element_size()
+    return all((width * size) % 16 == 0 for width in row_widths) and all(
+        (stride * size) % 16 == 0 for t in operands[1:] for stride in t.stride() if stride != 1
+    )
+
+
+def _sort_pairs_by_expert(
+    topk_ids: torch.Tensor, num_experts: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # order[i]: the flat (t*K + k) index of the i-th pair in expert order; its token; and
+    # how many pairs each expert received.
+    flat_ids = topk_ids.reshape(-1)
+    order = torch.argsort(flat_ids, stable=True)
+    counts = torch.bincount(flat_ids, minlength=num_experts)
+    return order, order // topk_ids.shape[1], counts
+
+
+def _scatter_combine(
+    expert_out: torch.Tensor,
+    order: torch.Tensor,
+    token_of_row: torch.Tensor,
+    topk_weights: torch.Tensor,
+    tokens: int,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    # expert_out rows are in expert order; weight each by its gate and add it to its token.
+    acc_dtype = _accumulation_dtype(dtype)
+    weights = topk_weights.reshape(-1).index_select(0, order).to(acc_dtype).unsqueeze(1)
+    combined = expert_out.new_zeros(tokens, expert_out.shape[1], dtype=acc_dtype)
+    combined = combined.index_add(0, token_of_row, expert_out.to(acc_dtype) * weights)
+    return combined.to(dtype)
+
+
+def _moe_grouped_mm(
+    x: torch.Tensor,
+    w_gate_up: torch.Tensor,
+    w_down: torch.Tensor,
+    topk_ids: torch.Tensor,
+    topk_weights: torch.Tensor,
+) -> torch.Tensor:
+    order, token_of_row, counts = _sort_pairs_by_expert(topk_ids, w_gate_up.shape[0])
+    group_ends = counts.cumsum(0).to(torch.int32)
+    sorted_x = x.index_select(0, token_of_row)
+    hidden = _swiglu(torch._grouped_mm(sorted_x, w_gate_up, offs=group_ends))
+    expert_out = torch._grouped_mm(hidden, w_down, offs=group_ends)
+    return _scatter_combine(expert_out, order, token_of_row, topk_weights, x.shape[0], x.dtype)
 
 
 def _moe_grouped(
@@ -78,30 +145,19 @@ def _moe_grouped(
     topk_ids: torch.Tensor,
     topk_weights: torch.Tensor,
 ) -> torch.Tensor:
-    # Sort the (token, k) pairs by expert so each expert runs one matmul over a contiguous
-    # slice of rows, then scatter-add the gate-weighted rows back to their tokens.
-    tokens, width = x.shape
-    top_k = topk_ids.shape[1]
-    num_experts = w_gate_up.shape[0]
-    flat_ids = topk_ids.reshape(-1)
-    order = torch.argsort(flat_ids, stable=True)
-    token_of_row = order // top_k
-    counts = torch.bincount(flat_ids, minlength=num_experts).tolist()
+    # One matmul per expert over its contiguous slice of the expert-sorted rows.
+    order, token_of_row, counts = _sort_pairs_by_expert(topk_ids, w_gate_up.shape[0])
     sorted_x = x.index_select(0, token_of_row)
     outputs = []
     start = 0
-    for expert, count in enumerate(counts):
+    for expert, count in enumerate(counts.tolist()):
         if count == 0:
             continue
         rows = sorted_x[start : start + count]
         outputs.append(_swiglu(rows @ w_gate_up[expert]) @ w_down[expert])
         start += count
-    acc_dtype = _accumulation_dtype(x.dtype)
-    expert_out = torch.cat(outputs).to(acc_dtype)
-    weights = topk_weights.reshape(-1).index_select(0, order).to(acc_dtype)
-    combined = torch.zeros(tokens, width, dtype=acc_dtype, device=x.device)
-    combined = combined.index_add(0, token_of_row, expert_out * weights.unsqueeze(1))
-    return combined.to(x.dtype)
+    expert_out = torch.cat(outputs)
+    return _scatter_combine(expert_out, order, token_of_row, topk_weights, x.shape[0], x.dtype)
 
 
 def multi_lora(
@@ -123,22 +179,28 @@ def multi_lora(
     if selected.numel() == 0:
         return base_out.clone()
     ids = adapter_ids.index_select(0, selected)
-    # Group rows by adapter: one pair of small matmuls per adapter present in the batch.
-    order = torch.argsort(ids, stable=True)
+    # Group rows by adapter, then one pair of small matmuls per adapter present.
+    sorted_ids, order = torch.sort(ids, stable=True)
     rows = selected.index_select(0, order)
-    counts = torch.bincount(ids, minlength=lora_a.shape[0]).tolist()
+    counts = torch.bincount(ids, minlength=lora_a.shape[0])
     acc_dtype = _accumulation_dtype(x.dtype)
     x_rows = x.index_select(0, rows).to(acc_dtype)
-    deltas = []
-    start = 0
-    for adapter, count in enumerate(counts):
-        if count == 0:
-            continue
-        shrunk = x_rows[start : start + count] @ lora_a[adapter].to(acc_dtype)
-        expanded = shrunk @ lora_b[adapter].to(acc_dtype)
-        deltas.append(expanded * scaling[adapter].to(acc_dtype))
-        start += count
-    updated = base_out.index_select(0, rows).to(acc_dtype) + torch.cat(deltas)
+    a_acc, b_acc = lora_a.to(acc_dtype), lora_b.to(acc_dtype)
+    row_scaling = scaling.to(acc_dtype).index_select(0, sorted_ids).unsqueeze(1)
+    if _grouped_mm_applies(x_rows, a_acc, b_acc, scaling, row_widths=(x.shape[1], lora_a.shape[2])):
+        group_ends = counts.cumsum(0).to(torch.int32)
+        shrunk = torch._grouped_mm(x_rows, a_acc, offs=group_ends)
+        delta = torch._grouped_mm(shrunk * row_scaling, b_acc, offs=group_ends)
+    else:
+        deltas = []
+        start = 0
+        for adapter, count in enumerate(counts.tolist()):
+            if count == 0:
+                continue
+            deltas.append((x_rows[start : start + count] @ a_acc[adapter]) @ b_acc[adapter])
+            start += count
+        delta = torch.cat(deltas) * row_scaling
+    updated = base_out.index_select(0, rows).to(acc_dtype) + delta
     return base_out.index_copy(0, rows, updated.to(base_out.dtype))
 
 

@@ -14,9 +14,9 @@ TOLERANCE = {torch.float32: {"atol": 1e-4, "rtol": 1e-4}, torch.bfloat16: {"atol
 @pytest.mark.parametrize(
     ("tokens", "experts", "top_k", "dtype"),
     [
-        (1, 4, 1, torch.float32),  # gathered strategy
-        (2, 16, 4, torch.float32),  # gathered strategy at its size limit
-        (33, 16, 3, torch.float32),  # grouped strategy
+        (1, 4, 1, torch.float32),  # per-pair strategy
+        (2, 16, 4, torch.float32),  # per-pair strategy at its size limit
+        (33, 16, 3, torch.float32),  # grouped matmul strategy
         (257, 64, 2, torch.float32),  # grouped, many experts idle
         (33, 4, 4, torch.bfloat16),
     ],
@@ -29,11 +29,22 @@ def test_fused_moe_reference_matches_loop(tokens, experts, top_k, dtype):
     torch.testing.assert_close(out.double(), expected, **TOLERANCE[dtype])
 
 
-def test_fused_moe_strategies_agree():
-    inputs = moe_inputs(12, 32, 20, 8, 3, torch.float32)
-    gathered = reference._moe_gathered(*inputs)
-    grouped = reference._moe_grouped(*inputs)
-    torch.testing.assert_close(gathered, grouped, atol=1e-5, rtol=1e-5)
+@pytest.mark.parametrize("width", [32, 33], ids=["aligned", "unaligned"])
+def test_fused_moe_strategies_agree(width):
+    inputs = moe_inputs(12, width, 20, 8, 3, torch.float32)
+    expected = reference._moe_grouped(*inputs)
+    torch.testing.assert_close(reference._moe_per_pair(*inputs), expected, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(reference.fused_moe(*inputs), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_moe_reference_with_a_shared_down_projection():
+    x, w_gate_up, w_down, topk_ids, topk_weights = moe_inputs(20, 16, 8, 4, 2, torch.float32)
+    shared_down = w_down[:1].expand(4, -1, -1)  # a stride-0 view, as the model passes it
+    expected = fused_moe_loop(x, w_gate_up, shared_down, topk_ids, topk_weights)
+    for tokens in (1, 20):
+        out = reference.fused_moe(x[:tokens], w_gate_up, shared_down, topk_ids[:tokens], topk_weights[:tokens])
+        torch.testing.assert_close(out.double(), expected[:tokens], atol=1e-5, rtol=1e-5)
 
 
 def test_fused_moe_reference_with_no_tokens():
