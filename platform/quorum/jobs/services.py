@@ -28,6 +28,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from quorum.audit.services import record
 from quorum.jobs.models import (
@@ -51,6 +52,12 @@ WEBHOOK_SECRET_BYTES = 32
 
 class UploadRejected(ValueError):
     """An upload that a job cannot take; the message tells the user what to send instead."""
+
+
+class QueueUnavailable(RuntimeError):
+    """The broker did not take the job; nothing was kept. The API answers 503 + Retry-After."""
+
+    retry_after = 30  # seconds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,13 +156,42 @@ def create_job(
                 request=request,
                 detail={"solution": registered.name, "files": [f.name for f in files]},
             )
-            transaction.on_commit(lambda: enqueue_job(job))
     except BaseException:
         # The rows rolled back; the stored files would be orphans, so they go too.
         for key in stored_keys:
             default_storage.delete(key)
         raise
+    if transaction.get_connection().in_atomic_block:
+        # Inside the caller's transaction: the worker must not look before that commits.
+        transaction.on_commit(lambda: enqueue_job(job))
+        return job
+    try:
+        enqueue_job(job)
+    except KombuOperationalError as error:
+        logger.error("job %s: the queue is unreachable, job discarded: %s", job.pk, error)
+        discard_unqueued_job(job, user, request=request)
+        raise QueueUnavailable(
+            "The job queue is not reachable right now, so the job was not kept. "
+            f"Send it again in {QueueUnavailable.retry_after} seconds."
+        ) from error
     return job
+
+
+def discard_unqueued_job(job: Job, user: Any, request: HttpRequest | None = None) -> None:
+    """Remove a job the queue never took, with its files, so no job waits forever."""
+    with transaction.atomic(), tenant_scope(job.tenant_id):
+        keys = [job_file.file.name for job_file in job.files.all()]
+        record(
+            tenant=job.tenant,
+            actor=user,
+            action="job.discard",
+            obj=job,
+            request=request,
+            detail={"reason": "the job queue was unreachable"},
+        )
+        job.delete()
+    for key in keys:
+        default_storage.delete(key)
 
 
 def enqueue_job(job: Job) -> None:
@@ -431,8 +467,9 @@ def queue_webhooks(job: Job) -> list[WebhookDelivery]:
             payload=job_event_payload(job, event.value),
         )
         deliveries.append(delivery)
+        # robust: a broker outage must not undo the job's final state; the row stays pending.
         transaction.on_commit(
-            lambda delivery_id=str(delivery.pk): deliver_webhook.delay(delivery_id)
+            lambda delivery_id=str(delivery.pk): deliver_webhook.delay(delivery_id), robust=True
         )
     return deliveries
 

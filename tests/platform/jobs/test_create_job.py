@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from quorum.jobs.models import Job, JobFile, JobStatus
-from quorum.jobs.services import UploadRejected, create_job
+from quorum.jobs.services import QueueUnavailable, UploadRejected, create_job
 from quorum.tenancy.scoping import tenant_scope
 from tests.platform.jobs.support import text_file
 
@@ -71,3 +71,22 @@ def test_the_create_is_audited(tenant_a, analyst_a, worker_media_root: Path) -> 
         event = AuditEvent.objects.get(action="job.create")
     assert event.object_id == str(job.pk)
     assert event.actor == analyst_a
+
+
+def test_when_the_queue_is_unreachable_nothing_is_kept(
+    transactional_db, tenant_a, analyst_a, worker_media_root: Path, monkeypatch
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    from quorum.jobs import tasks
+
+    def broker_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    monkeypatch.setattr(tasks.run_job, "apply_async", broker_down)
+
+    with pytest.raises(QueueUnavailable, match="not reachable right now"):
+        create_job(tenant=tenant_a, user=analyst_a, solution="echo", files=[text_file(2)])
+
+    assert Job.objects.all_tenants().count() == 0
+    assert stored_files(worker_media_root / "media") == []
