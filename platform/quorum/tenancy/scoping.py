@@ -59,9 +59,16 @@ class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
         return super().get_queryset()
 
     def create(self, **kwargs: Any) -> Any:
-        if "tenant" not in kwargs and "tenant_id" not in kwargs:
+        """Create in the active tenant, or in the one given; a row for another tenant than the
+        active scope is refused (it would be invisible to the code that just made it)."""
+        given = kwargs["tenant"].pk if "tenant" in kwargs else kwargs.get("tenant_id")
+        if given is None:
             kwargs["tenant_id"] = require_tenant_id()
-        return super().create(**kwargs)
+        elif current_tenant_id() not in (None, given):
+            raise ScopeError(
+                f"creating a row of tenant {given} inside tenant {current_tenant_id()}'s scope"
+            )
+        return super().get_queryset().create(**kwargs)
 
 
 class TenantOwned(models.Model):

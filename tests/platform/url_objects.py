@@ -1,0 +1,66 @@
+"""How to make an object of one tenant for each URL keyword argument, for the URL walk in
+test_url_isolation.py.
+
+Every `<converter:name>` in the URL configuration needs an entry here, keyed by `name`: the walk
+fails on an unknown name, so a new endpoint cannot skip the isolation checks. A builder takes
+the tenant and one of its admins, creates the object, and returns the URL value and a marker
+string that appears in the object's API/HTML representation (to spot leaks in list pages).
+Builders also get the route, so a solution's URL gets that solution's object.
+
+A parameter that does not name a tenant's object (an export format, a row index inside a job,
+a shipped model every tenant shares) goes in NON_OBJECT_URL_KWARGS instead, with a function
+giving a valid value for the route; endpoints with only such parameters are checked for
+authentication only. (A row index must exist in the job the job_id builder made for that
+route, or the positive control, tenant A opening its own object, fails.)
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from quorum.jobs import services as job_services
+from quorum.jobs.models import Job, JobStatus
+from quorum.tenancy import services as tenancy_services
+from quorum.tenancy.models import Tenant
+from solutions import registry
+
+ObjectBuilder = Callable[[Tenant, Any, str], tuple[str, str]]
+TEST_SOLUTION = "echo"
+
+
+def solution_of_route(route: str) -> str:
+    """The registered solution whose URLs `route` belongs to ("api/v1/loans/..." -> "loans")."""
+    names = {solution.name for solution in registry.all_solutions()}
+    segments = route.removeprefix("api/v1/").split("/")
+    return segments[0] if segments[0] in names else TEST_SOLUTION
+
+
+def build_job(tenant: Tenant, user: Any, route: str) -> tuple[str, str]:
+    job = Job.objects.create(
+        tenant=tenant,
+        solution=solution_of_route(route),
+        created_by=user,
+        status=JobStatus.SUCCEEDED,
+        progress=100,
+    )
+    return str(job.pk), str(job.pk)
+
+
+def build_api_key(tenant: Tenant, user: Any, route: str) -> tuple[str, str]:
+    api_key, _ = tenancy_services.create_api_key(tenant, user, f"{tenant.slug} integration")
+    return str(api_key.pk), api_key.prefix
+
+
+def build_webhook_endpoint(tenant: Tenant, user: Any, route: str) -> tuple[str, str]:
+    url = f"https://hooks.{tenant.slug}-marker.example/quorum"
+    endpoint, _ = job_services.create_webhook_endpoint(tenant, user, url)
+    return str(endpoint.pk), url
+
+
+URL_KWARG_BUILDERS: dict[str, ObjectBuilder] = {
+    "job_id": build_job,
+    "api_key_id": build_api_key,
+    "webhook_endpoint_id": build_webhook_endpoint,
+}
+
+
+NON_OBJECT_URL_KWARGS: dict[str, Callable[[str], str]] = {}
