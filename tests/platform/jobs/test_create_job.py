@@ -37,7 +37,10 @@ def test_a_valid_upload_is_stored_under_its_tenant_and_job(
 @pytest.mark.parametrize(
     ("upload", "message"),
     [
-        (SimpleUploadedFile("big.txt", b"x" * 3000), "big.txt is 2.9 KB; files may be at most 2.0 KB"),
+        (
+            SimpleUploadedFile("big.txt", b"x" * 3000),
+            "big.txt is 2.9 KB; files may be at most 2.0 KB",
+        ),
         (SimpleUploadedFile("tool.exe", b"MZ\x90\x00"), "Echo does not take .exe files; send .txt"),
         (SimpleUploadedFile("README", b"hello"), "does not take files without an extension"),
         (SimpleUploadedFile("empty.txt", b""), "empty.txt is empty."),

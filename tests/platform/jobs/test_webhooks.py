@@ -71,9 +71,9 @@ def test_an_endpoint_url_must_be_http_or_https(tenant_a, admin_a, url) -> None:
 
 
 def test_a_finished_job_is_delivered_signed_and_retried_after_a_failure(
-    celery_worker_process, tenant_a, admin_a, receiver_failing_once
+    echo_worker, tenant_a, admin_a, receiver_failing_once
 ) -> None:
-    worker = celery_worker_process()
+    worker = echo_worker()
     endpoint, secret = create_webhook_endpoint(tenant_a, admin_a, receiver_failing_once.url)
     job = create_job(tenant=tenant_a, user=admin_a, solution="echo", files=[text_file(2)])
     wait_for_job(job.pk, lambda j: j.is_finished, worker_log=worker.log)

@@ -11,15 +11,11 @@ from tests.platform.jobs.support import text_file, wait_for_job
 
 def echo_rows(tenant, job) -> list[tuple[int, int]]:
     with tenant_scope(tenant):
-        return list(
-            EchoResult.objects.filter(job=job).values_list("line_number", "attempt")
-        )
+        return list(EchoResult.objects.filter(job=job).values_list("line_number", "attempt"))
 
 
-def test_a_job_runs_end_to_end_with_rising_progress(
-    celery_worker_process, tenant_a, analyst_a
-) -> None:
-    worker = celery_worker_process()
+def test_a_job_runs_end_to_end_with_rising_progress(echo_worker, tenant_a, analyst_a) -> None:
+    worker = echo_worker()
     job = create_job(
         tenant=tenant_a,
         user=analyst_a,
@@ -47,9 +43,9 @@ def test_a_job_runs_end_to_end_with_rising_progress(
 
 
 def test_a_worker_killed_mid_job_is_restarted_and_the_job_completes_once(
-    celery_worker_process, tenant_a, analyst_a
+    echo_worker, tenant_a, analyst_a
 ) -> None:
-    worker = celery_worker_process()
+    worker = echo_worker()
     job = create_job(
         tenant=tenant_a,
         user=analyst_a,
@@ -70,10 +66,8 @@ def test_a_worker_killed_mid_job_is_restarted_and_the_job_completes_once(
     assert echo_rows(tenant_a, job) == [(n, 2) for n in range(1, 7)]
 
 
-def test_a_cancelled_job_stops_before_the_end(
-    celery_worker_process, tenant_a, analyst_a
-) -> None:
-    worker = celery_worker_process()
+def test_a_cancelled_job_stops_before_the_end(echo_worker, tenant_a, analyst_a) -> None:
+    worker = echo_worker()
     job = create_job(
         tenant=tenant_a,
         user=analyst_a,
@@ -93,9 +87,9 @@ def test_a_cancelled_job_stops_before_the_end(
 
 
 def test_a_job_that_crashes_its_worker_every_time_fails_after_the_cap(
-    celery_worker_process, tenant_a, analyst_a
+    echo_worker, tenant_a, analyst_a
 ) -> None:
-    worker = celery_worker_process(QUORUM_JOB_MAX_ATTEMPTS="2")
+    worker = echo_worker(QUORUM_JOB_MAX_ATTEMPTS="2")
     job = create_job(
         tenant=tenant_a,
         user=analyst_a,
@@ -112,10 +106,8 @@ def test_a_job_that_crashes_its_worker_every_time_fails_after_the_cap(
     assert echo_rows(tenant_a, job) == []  # the rows the last attempt wrote before dying
 
 
-def test_a_pipeline_failure_is_saved_as_a_readable_error(
-    celery_worker_process, tenant_a, analyst_a
-) -> None:
-    worker = celery_worker_process()
+def test_a_pipeline_failure_is_saved_as_a_readable_error(echo_worker, tenant_a, analyst_a) -> None:
+    worker = echo_worker()
     job = create_job(
         tenant=tenant_a,
         user=analyst_a,
