@@ -111,6 +111,12 @@ def test_progress_exception_stops_training():
         fit(toy_model(), train, valid, epochs=2, progress=cancel, progress_every=1)
 
 
+def test_bf16_autocast_trains():
+    train, valid = loaders(128)
+    result = fit(toy_model(), train, valid, metric_fn=accuracy, epochs=3, lr=3e-3, amp=True)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
 def test_learning_rate_warms_up_then_decays():
     assert lr_at(0, 1.0, warmup_steps=10, total_steps=100) == pytest.approx(0.1)
     assert lr_at(9, 1.0, warmup_steps=10, total_steps=100) == pytest.approx(1.0)
