@@ -46,7 +46,8 @@ class MoleculeAnalysis:
     mol: Chem.Mol  # the standardised parent, atoms in canonical SMILES order
     canonical_smiles: str
     inchikey: str
-    fingerprint: bytes  # FINGERPRINT_BITS Morgan bits, packed (numpy.packbits order)
+    morgan: DataStructs.ExplicitBitVect  # Morgan fingerprint, for RDKit's bulk Tanimoto
+    fingerprint: bytes  # the same bits packed (numpy.packbits order), as stored on a result row
     changes: list[str]  # what standardisation did: "salt stripped", "neutralised", ...
     descriptors: dict[str, float]
     rules: dict[str, Any]
@@ -93,15 +94,31 @@ _MORGAN = rdFingerprintGenerator.GetMorganGenerator(
 )
 
 
+def morgan_fingerprint(mol: Chem.Mol) -> DataStructs.ExplicitBitVect:
+    return _MORGAN.GetFingerprint(mol)
+
+
 def morgan_bits(mol: Chem.Mol) -> np.ndarray:
     """The Morgan fingerprint as a (FINGERPRINT_BITS,) uint8 0/1 array."""
+    return bitvect_to_array(morgan_fingerprint(mol))
+
+
+def bitvect_to_array(fingerprint: DataStructs.ExplicitBitVect) -> np.ndarray:
     bits = np.zeros(FINGERPRINT_BITS, dtype=np.uint8)
-    DataStructs.ConvertToNumpyArray(_MORGAN.GetFingerprint(mol), bits)
+    DataStructs.ConvertToNumpyArray(fingerprint, bits)
     return bits
 
 
 def packed_fingerprint(mol: Chem.Mol) -> bytes:
     return np.packbits(morgan_bits(mol)).tobytes()
+
+
+def unpack_fingerprint(packed: bytes | np.ndarray) -> DataStructs.ExplicitBitVect:
+    """An ExplicitBitVect from packed bits (the stored form), for RDKit's bulk similarity."""
+    row = np.frombuffer(packed, dtype=np.uint8) if isinstance(packed, bytes) else packed
+    fingerprint = DataStructs.ExplicitBitVect(FINGERPRINT_BITS)
+    fingerprint.SetBitsFromList(np.flatnonzero(np.unpackbits(row)).tolist())
+    return fingerprint
 
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
@@ -226,11 +243,13 @@ def analyse_molecule(mol: Chem.Mol, standardizer: Standardizer) -> MoleculeAnaly
     with rdBase.BlockLogs():
         inchikey = Chem.MolToInchiKey(parent) or ""
     descriptors = compute_descriptors(parent)
+    morgan = morgan_fingerprint(parent)
     return MoleculeAnalysis(
         mol=parent,
         canonical_smiles=smiles,
         inchikey=inchikey,
-        fingerprint=packed_fingerprint(parent),
+        morgan=morgan,
+        fingerprint=np.packbits(bitvect_to_array(morgan)).tobytes(),
         changes=changes,
         descriptors=descriptors,
         rules=evaluate_rules(descriptors),

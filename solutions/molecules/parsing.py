@@ -98,6 +98,8 @@ def _quote(text: str) -> str:
 
 _TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
 _FOR_INPUT = re.compile(r" for input: '.*'$")
+# Lines of RDKit's invariant-violation banner that say nothing about the molecule.
+_BANNER = re.compile(r"^(\**|-+|(Pre|Post)-condition Violation|Invariant Violation)$")
 
 
 def _rdkit_reason(log_text: str) -> str:
@@ -106,7 +108,7 @@ def _rdkit_reason(log_text: str) -> str:
         line = _TIMESTAMP.sub("", raw).strip()
         line = line.removeprefix("SMILES Parse Error:").strip()
         line = _FOR_INPUT.sub("", line)
-        if line:
+        if line and not _BANNER.match(line):
             return line
     return "RDKit could not read it"
 
@@ -327,7 +329,11 @@ def _sdf_record(index: int, first_line: int, lines: list[str], terminated: bool)
         )
     block = "\n".join(lines[: end_at + 1]) + "\n"
     with rdBase.CaptureErrorLog() as capture:
-        mol = Chem.MolFromMolBlock(block, sanitize=True, removeHs=True)
+        try:
+            mol = Chem.MolFromMolBlock(block, sanitize=True, removeHs=True)
+        except (RuntimeError, ValueError) as exc:  # a few malformed blocks raise instead
+            mol = None
+            rdBase.LogErrorMsg(str(exc))
     fields = _sdf_data_fields(lines[end_at + 1 :])
     name = title or next((fields[k].strip() for k in fields if k.lower() in NAME_COLUMN_NAMES), "")
     if mol is None:

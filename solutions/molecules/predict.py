@@ -1,0 +1,131 @@
+"""Property predictions with the shipped multi-task model, each with uncertainty and domain flag.
+
+The model runs through engine.serving (one model per worker process, requests batched across
+jobs, the tenant's adapter applied per row). The applicability domain is the nearest training
+neighbour's Tanimoto similarity on Morgan fingerprints, per dataset: a molecule whose nearest
+neighbour in that dataset's training set is below `DOMAIN_THRESHOLD` is flagged out of domain.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from django.conf import settings
+from rdkit import Chem, DataStructs
+from safetensors.numpy import load_file
+
+from engine.heads import regression_mean_std
+from engine.serving import get_server
+from solutions.molecules.chemistry import unpack_fingerprint
+from solutions.molecules.features import featurise
+from solutions.molecules.tasks import endpoint_key
+from solutions.molecules.training import FINGERPRINTS_FILE, MODEL_NAME, TARGETS_FILE
+
+# Below this nearest-neighbour Tanimoto similarity (Morgan r=2, 2048 bits) a molecule is out of
+# the training domain; evaluation.py reports the metrics on both sides of it.
+DOMAIN_THRESHOLD = 0.35
+
+
+def default_checkpoint_dir() -> Path:
+    return Path(settings.QUORUM_MODELS_DIR) / "molecules" / MODEL_NAME
+
+
+class PropertyPredictor:
+    """Predicts every endpoint of the checkpoint for a list of standardised molecules."""
+
+    def __init__(self, checkpoint_dir: Path) -> None:
+        self.checkpoint_dir = checkpoint_dir
+        targets = json.loads((checkpoint_dir / TARGETS_FILE).read_text())
+        self.tasks: list[dict[str, Any]] = targets["tasks"]
+        self.scaling: dict[str, dict[str, float]] = targets["scaling"]
+        stored = load_file(str(checkpoint_dir / FINGERPRINTS_FILE))
+        self.training_fingerprints = {
+            head: [unpack_fingerprint(row) for row in rows] for head, rows in stored.items()
+        }
+        self.server = get_server(checkpoint_dir)
+
+    def endpoints(self) -> list[dict[str, str]]:
+        """Every endpoint the model predicts: key, dataset head, label column and unit."""
+        return [
+            {"key": endpoint_key(t["head"], c, len(t["columns"])), "head": t["head"],
+             "column": c, "unit": t["unit"], "kind": t["kind"]}
+            for t in self.tasks for c in t["columns"]
+        ]  # fmt: skip
+
+    def nearest_similarity(self, fingerprint: DataStructs.ExplicitBitVect) -> dict[str, float]:
+        return {
+            head: max(DataStructs.BulkTanimotoSimilarity(fingerprint, training), default=0.0)
+            for head, training in self.training_fingerprints.items()
+        }
+
+    def predict(
+        self,
+        mols: list[Chem.Mol],
+        fingerprints: list[DataStructs.ExplicitBitVect],
+        adapter_id: str | None = None,
+    ) -> list[dict[str, dict[str, Any]]]:
+        """For each molecule: endpoint key -> value, uncertainty, in_domain, nearest_similarity."""
+        if not mols:
+            return []
+        graphs = [featurise(mol) for mol in mols]
+        rows = [
+            {
+                "atom_features": torch.from_numpy(g.atom_features),
+                "atom_mask": torch.ones(g.atom_features.shape[0], dtype=torch.bool),
+                "distances": torch.from_numpy(g.distances),
+            }
+            for g in graphs
+        ]
+        with torch.inference_mode():
+            outputs = self.server.predict(rows, adapter_id)
+        per_head = {}
+        for task in self.tasks:
+            head = task["head"]
+            output = outputs[head].float()
+            if task["kind"] == "regression":
+                mean, std = regression_mean_std(output)
+                scale = self.scaling[head]
+                values = (mean * scale["std"] + scale["mean"]).numpy()
+                spread = (std * scale["std"]).numpy()
+            else:
+                values = torch.sigmoid(output).numpy()
+                spread = _binary_entropy(values)
+            per_head[head] = (values, spread)
+        results = []
+        for row, (graph, fingerprint) in enumerate(zip(graphs, fingerprints, strict=True)):
+            similarity = self.nearest_similarity(fingerprint)
+            predictions = {}
+            for task in self.tasks:
+                head = task["head"]
+                values, spread = per_head[head]
+                for column_index, column in enumerate(task["columns"]):
+                    key = endpoint_key(head, column, len(task["columns"]))
+                    predictions[key] = {
+                        "value": round(float(values[row, column_index]), 4),
+                        "uncertainty": round(float(spread[row, column_index]), 4),
+                        "nearest_similarity": round(similarity[head], 3),
+                        "in_domain": similarity[head] >= DOMAIN_THRESHOLD,
+                        **({"truncated": True} if graph.truncated else {}),
+                    }
+            results.append(predictions)
+        return results
+
+
+def _binary_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """Predictive entropy in bits: 0 for a certain call, 1 for a coin toss."""
+    p = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+@lru_cache(maxsize=4)
+def load_predictor(checkpoint_dir: Path | None = None) -> PropertyPredictor | None:
+    """The process's predictor, or None when no checkpoint has been trained and committed."""
+    directory = checkpoint_dir or default_checkpoint_dir()
+    if not (directory / TARGETS_FILE).is_file():
+        return None
+    return PropertyPredictor(directory)

@@ -1,0 +1,238 @@
+"""Training of the shipped property model: one multi-task graph MoE on the MoleculeNet splits.
+
+`train_base(data_dir, models_dir, log)` reads the scaffold-split CSVs of ESOL (logS), Lipophilicity
+(logD), BBBP and Tox21, standardises and featurises every molecule, and trains one
+MoETransformer with a graph encoder and four heads with engine.train.fit: each row carries only
+its own dataset's labels and the others are NaN (masked in the loss). It writes the checkpoint,
+the target scaling, the training-set fingerprints for the applicability domain and a model card
+under models/molecules/screening/.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rdkit import Chem, rdBase
+from safetensors.numpy import save_file
+from sklearn.metrics import roc_auc_score
+from torch.utils.data import DataLoader, Sampler
+
+from engine.checkpoint import save_checkpoint
+from engine.config import HeadSpec, ModelConfig
+from engine.model import MoETransformer
+from engine.train import fit
+from solutions.molecules.chemistry import Standardizer, morgan_bits
+from solutions.molecules.features import (
+    ATOM_FEATURE_CARDINALITIES,
+    MAX_ATOMS,
+    MolGraph,
+    collate_graphs,
+    featurise,
+)
+from solutions.molecules.tasks import TASKS, Task
+
+MODEL_NAME = "screening"
+# fit() keeps its resumable state here: a stopped run continues where it was.
+FIT_DIR = Path(tempfile.gettempdir()) / "quorum-molecules-fit"
+TARGETS_FILE = "targets.json"
+FINGERPRINTS_FILE = "training_fingerprints.safetensors"
+
+
+def model_config() -> ModelConfig:
+    return ModelConfig(
+        d_model=64, n_layers=2, n_heads=4, dropout=0.1,
+        n_experts=4, top_k=2, n_shared_experts=1, expert_hidden=128,
+        encoder="graph", atom_feature_cardinalities=ATOM_FEATURE_CARDINALITIES,
+        max_atoms=MAX_ATOMS, max_distance=8,
+        heads=[HeadSpec(t.head, "regression" if t.kind == "regression" else "multilabel", len(t.columns))
+               for t in TASKS],
+    )  # fmt: skip
+
+
+@dataclass
+class Example:
+    smiles: str
+    mol: Chem.Mol  # standardised parent
+    labels: np.ndarray  # (len(task.columns),) float, NaN = not measured
+
+
+def read_split(data_dir: Path, task: Task, split: str, standardizer: Standardizer) -> list[Example]:
+    """One split file of a task, standardised like the pipeline standardises uploads."""
+    examples = []
+    with open(data_dir / f"{task.file_prefix}_{split}.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            with rdBase.BlockLogs():
+                mol = Chem.MolFromSmiles(row["smiles"])
+            if mol is None:
+                continue
+            parent, _ = standardizer.standardize(mol)
+            labels = np.array([float(row[c]) if row[c] != "" else math.nan for c in task.columns])
+            examples.append(Example(row["smiles"], parent, labels))
+    return examples
+
+
+def _targets(task_labels: list[tuple[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Per-head target tensors for a batch; a row's other heads are all NaN."""
+    out = {}
+    for task in TASKS:
+        rows = [
+            labels if head == task.head else np.full(len(task.columns), math.nan)
+            for head, labels in task_labels
+        ]
+        out[task.head] = torch.tensor(np.stack(rows), dtype=torch.float32)
+    return out
+
+
+def collate_examples(items: list[tuple[MolGraph, str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    batch = collate_graphs([graph for graph, _, _ in items])
+    batch.update(_targets([(head, labels) for _, head, labels in items]))
+    return batch
+
+
+class SizeBucketedBatches(Sampler[list[int]]):
+    """Batches of molecules of similar size, in a random order each epoch.
+
+    Padding to the largest molecule of a batch is the main waste on CPU; grouping by atom count
+    removes most of it while the batch order stays shuffled.
+    """
+
+    def __init__(self, sizes: list[int], batch_size: int) -> None:
+        order = np.argsort(np.asarray(sizes), kind="stable")
+        self.batches = [
+            order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for position in torch.randperm(len(self.batches)).tolist():
+            yield self.batches[position]
+
+
+def scale_labels(task: Task, labels: np.ndarray, scaling: dict) -> np.ndarray:
+    if task.kind != "regression":
+        return labels
+    return (labels - scaling[task.head]["mean"]) / scaling[task.head]["std"]
+
+
+def validation_score(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> float:
+    """Model selection score: mean ROC-AUC of the classifiers minus half the scaled RMSEs."""
+    aucs, rmses = [], []
+    for task in TASKS:
+        target = targets[task.head].numpy()
+        output = outputs[task.head]
+        if task.kind == "regression":
+            mean = output[..., 0].numpy()
+            present = ~np.isnan(target)
+            rmses.append(float(np.sqrt(np.mean((mean[present] - target[present]) ** 2))))
+        else:
+            aucs.append(mean_auc(target, output.numpy()))
+    return float(np.mean(aucs) - 0.5 * np.mean(rmses))
+
+
+def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC averaged over the columns that have both classes; NaN labels are skipped."""
+    aucs = []
+    for column in range(labels.shape[1]):
+        present = ~np.isnan(labels[:, column])
+        y = labels[present, column]
+        if len(np.unique(y)) == 2:
+            aucs.append(roc_auc_score(y, scores[present, column]))
+    return float(np.mean(aucs))
+
+
+def save_model(
+    model: MoETransformer,
+    out_dir: Path,
+    scaling: dict[str, dict[str, float]],
+    training_mols: dict[str, list[Chem.Mol]],
+) -> None:
+    """Write the checkpoint, the task list and target scaling, and the domain fingerprints."""
+    targets = {
+        "tasks": [
+            {"head": t.head, "columns": list(t.columns), "kind": t.kind, "unit": t.unit}
+            for t in TASKS
+        ],
+        "scaling": scaling,
+    }
+    save_checkpoint(
+        model, out_dir, extra_files={TARGETS_FILE: json.dumps(targets, indent=2) + "\n"}
+    )
+    fingerprints = {
+        head: np.stack([np.packbits(morgan_bits(mol)) for mol in mols])
+        for head, mols in training_mols.items()
+    }
+    save_file(fingerprints, str(out_dir / FINGERPRINTS_FILE))
+
+
+def train_base(
+    data_dir: Path, models_dir: Path, log: Callable[[str], None], epochs: int = 10
+) -> None:
+    """Train the multi-task property model and write it to models_dir/screening/."""
+    started = time.monotonic()
+    standardizer = Standardizer()
+    splits = {
+        task.head: {s: read_split(data_dir, task, s, standardizer) for s in ("train", "valid")}
+        for task in TASKS
+    }
+    scaling = {}
+    for task in TASKS:
+        if task.kind == "regression":
+            values = np.concatenate([e.labels for e in splits[task.head]["train"]])
+            scaling[task.head] = {"mean": float(values.mean()), "std": float(values.std())}
+    log(f"read and standardised the splits in {time.monotonic() - started:.0f}s")
+
+    def rows(split: str, repeat: bool) -> list[tuple[MolGraph, str, np.ndarray]]:
+        out = []
+        for task in TASKS:
+            for example in splits[task.head][split]:
+                item = (
+                    featurise(example.mol),
+                    task.head,
+                    scale_labels(task, example.labels, scaling),
+                )
+                out.extend([item] * (task.oversample if repeat else 1))
+        return out
+
+    train_rows, valid_rows = rows("train", repeat=True), rows("valid", repeat=False)
+    train_loader = DataLoader(
+        train_rows,
+        batch_sampler=SizeBucketedBatches([g.atom_features.shape[0] for g, _, _ in train_rows], 64),
+        collate_fn=collate_examples,
+    )
+    valid_loader = DataLoader(valid_rows, batch_size=128, collate_fn=collate_examples)
+    torch.manual_seed(0)
+    model = MoETransformer(model_config())
+    log(f"training on {len(train_rows)} rows, validating on {len(valid_rows)}")
+
+    def progress(event: dict) -> None:
+        if event["event"] == "epoch":
+            log(
+                f"epoch {event['epoch'] + 1}/{event['epochs']}: train loss {event['train_loss']:.3f}, "
+                f"valid score {event['metric']:.4f} (best {event['best_metric']:.4f}), "
+                f"{event['seconds']:.0f}s"
+            )
+
+    result = fit(
+        model, train_loader, valid_loader, metric_fn=validation_score, maximize=True,
+        epochs=epochs, lr=1e-3, weight_decay=0.05, warmup_steps=100, patience=5, seed=0,
+        progress=progress, checkpoint_dir=FIT_DIR,
+    )  # fmt: skip
+    out_dir = models_dir / MODEL_NAME
+    training_mols = {task.head: [e.mol for e in splits[task.head]["train"]] for task in TASKS}
+    save_model(model, out_dir, scaling, training_mols)
+    (out_dir / "training_history.json").write_text(json.dumps(result.history, indent=1) + "\n")
+    log(
+        f"best valid score {result.best_metric:.4f} at epoch {result.best_epoch + 1}; "
+        f"wrote {out_dir} in {time.monotonic() - started:.0f}s"
+    )

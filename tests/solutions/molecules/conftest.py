@@ -1,0 +1,64 @@
+"""Molecule test fixtures: a tiny untrained property model saved like the shipped checkpoint.
+
+The weights are random (the tests check plumbing, not accuracy), so nothing from ../shared is
+needed; the pipeline finds the model through settings.QUORUM_MODELS_DIR.
+"""
+
+import contextlib
+from pathlib import Path
+
+import pytest
+import torch
+from rdkit import Chem
+
+from engine.config import ModelConfig
+from engine.model import MoETransformer
+from quorum.jobs import runner
+from solutions.molecules import predict
+from solutions.molecules.tasks import TASKS
+from solutions.molecules.training import MODEL_NAME, model_config, save_model
+
+SAMPLES = Path(__file__).resolve().parents[3] / "solutions" / "molecules" / "samples"
+TINY_SIZES = {"d_model": 16, "n_layers": 1, "n_heads": 2, "n_experts": 2, "top_k": 1,
+              "expert_hidden": 32, "dropout": 0.0}  # fmt: skip
+TRAINING_SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CCN(CC)CC"]
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    models_dir = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    config = ModelConfig.from_dict({**model_config().to_dict(), **TINY_SIZES})
+    mols = [Chem.MolFromSmiles(s) for s in TRAINING_SMILES]
+    save_model(
+        MoETransformer(config),
+        models_dir / "molecules" / MODEL_NAME,
+        {"esol": {"mean": -3.0, "std": 2.0}, "lipophilicity": {"mean": 2.0, "std": 1.2}},
+        {task.head: mols for task in TASKS},
+    )
+    return models_dir
+
+
+@pytest.fixture
+def tiny_model(settings, tiny_models_dir: Path) -> Path:
+    """Point the pipeline at the tiny model for this test."""
+    settings.QUORUM_MODELS_DIR = tiny_models_dir
+    predict.load_predictor.cache_clear()
+    yield tiny_models_dir / "molecules" / MODEL_NAME
+    predict.load_predictor.cache_clear()
+
+
+@pytest.fixture
+def run_in_process(monkeypatch: pytest.MonkeyPatch):
+    """Run a job synchronously inside the test's transaction.
+
+    The runner's connection housekeeping (closing stale connections; a heartbeat thread that
+    closes its own) would close the in-memory test database that every thread shares.
+    """
+    monkeypatch.setattr(runner, "heartbeat", lambda *args: contextlib.nullcontext())
+    monkeypatch.setattr(runner, "close_old_connections", lambda: None)
+
+    def run(job_id: object) -> None:
+        runner.run_job(str(job_id), "test-runner")
+
+    return run

@@ -1,0 +1,48 @@
+"""Predictions: every endpoint with a value, an uncertainty and an applicability-domain flag."""
+
+from rdkit import Chem
+
+from solutions.molecules.chemistry import morgan_fingerprint
+from solutions.molecules.features import (
+    ATOM_FEATURE_CARDINALITIES,
+    MAX_ATOMS,
+    collate_graphs,
+    featurise,
+)
+from solutions.molecules.predict import DOMAIN_THRESHOLD, PropertyPredictor
+from solutions.molecules.tasks import ENDPOINT_KEYS
+
+
+def test_atom_features_are_in_range_and_distances_topological():
+    graph = featurise(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))
+    assert graph.atom_features.shape == (13, len(ATOM_FEATURE_CARDINALITIES))
+    assert (graph.atom_features >= 1).all()
+    assert (graph.atom_features <= ATOM_FEATURE_CARDINALITIES).all()
+    assert graph.distances[0, 1] == 1 and graph.distances[0, 0] == 0
+    assert not graph.truncated
+
+
+def test_large_molecules_keep_the_first_max_atoms_and_are_flagged():
+    graph = featurise(Chem.MolFromSmiles("C" * (MAX_ATOMS + 10)))
+    assert graph.atom_features.shape[0] == MAX_ATOMS and graph.truncated
+
+
+def test_collate_pads_with_zero_features_and_unreachable_distances():
+    batch = collate_graphs([featurise(Chem.MolFromSmiles(s)) for s in ("CCO", "c1ccccc1")])
+    assert batch["atom_features"].shape[:2] == (2, 6)
+    assert batch["atom_mask"][0].tolist() == [True] * 3 + [False] * 3
+    assert (batch["atom_features"][0, 3:] == 0).all()
+    assert batch["distances"][0, 0, 5] == float("inf")
+
+
+def test_predictions_carry_uncertainty_and_domain_flags(tiny_model):
+    predictor = PropertyPredictor(tiny_model)
+    mols = [Chem.MolFromSmiles(s) for s in ("CCO", "O=C1NC(=S)SC1=Cc1ccc(Br)cc1")]
+    results = predictor.predict(mols, [morgan_fingerprint(m) for m in mols])
+    assert set(results[0]) == ENDPOINT_KEYS
+    ethanol, rhodanine = results
+    assert ethanol["esol"]["nearest_similarity"] == 1.0 and ethanol["esol"]["in_domain"]
+    assert rhodanine["esol"]["nearest_similarity"] < DOMAIN_THRESHOLD
+    assert not rhodanine["esol"]["in_domain"]
+    assert ethanol["esol"]["uncertainty"] > 0
+    assert 0 <= ethanol["bbbp"]["value"] <= 1 and 0 <= ethanol["bbbp"]["uncertainty"] <= 1
