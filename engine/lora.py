@@ -53,8 +53,10 @@ ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
 MIN_RANK, MAX_RANK = 1, 64
 # Attention projections are the only layers an adapter may target (the names PEFT targets).
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
-# Cap on the config file: a LoRA config is a few kilobytes.
+# Caps on the files: a LoRA config is a few kilobytes; rank-64 adapters on every projection
+# of a large model stay well under the weights cap.
 _MAX_CONFIG_BYTES = 1 << 20
+MAX_WEIGHTS_BYTES = 512 << 20
 _PEFT_PREFIX = "base_model.model."
 _LORA_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<part>[AB])\.weight$")
 
@@ -118,7 +120,8 @@ def load_adapter_weights(
     """Read and check a PEFT LoRA adapter directory; (its LoraConfig, its tensors by PEFT key).
 
     Accepted: exactly ``adapter_config.json`` and ``adapter_model.safetensors``, a LoRA config
-    with rank 1..64 and plain LoRA features, tensors named as PEFT names them. With
+    with rank 1..64 and plain LoRA features, tensors named as PEFT names them, LoRA only on the
+    attention projections (the layers the server adapts per row). With
     ``base_model`` also checked: every target module exists in the base as an ``nn.Linear``
     and every tensor's shape fits the module it adapts. Anything else raises `AdapterError`.
     """
@@ -129,6 +132,11 @@ def load_adapter_weights(
     config = _read_config(path / ADAPTER_CONFIG_FILE)
     tensors = _read_weights(path / ADAPTER_WEIGHTS_FILE)
     lora_pairs, saved = _split_keys(tensors, config)
+    unservable = sorted(m for m in lora_pairs if m.rpartition(".")[2] not in ATTENTION_PROJECTIONS)
+    if unservable:
+        raise AdapterError(
+            f"adapter puts LoRA on {', '.join(unservable)}; only {', '.join(ATTENTION_PROJECTIONS)} are served"
+        )
     if base_model is not None:
         _check_against_base(config, lora_pairs, saved, base_model)
     return config, tensors
@@ -198,6 +206,8 @@ def _read_config(path: Path) -> LoraConfig:
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    if path.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise AdapterError(f"{ADAPTER_WEIGHTS_FILE} is larger than {MAX_WEIGHTS_BYTES >> 20} MB")
     with path.open("rb") as handle:
         magic = handle.read(2)
     # torch.save files are zip archives ("PK") or raw pickles (protocol byte 0x80).

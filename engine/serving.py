@@ -359,8 +359,12 @@ class ModelServer:
         results: list[Any] = [None] * len(requests)
         group: list[int] = []
         slots: dict[str | None, int] = {None: -1}
+        unusable: dict[str, Exception] = {}  # adapters that failed to load in this batch
         for index, request in enumerate(requests):
             adapter_id = request.adapter_id
+            if adapter_id in unusable:
+                results[index] = unusable[adapter_id]
+                continue
             if adapter_id not in slots:
                 try:
                     slot = self.adapters.acquire(adapter_id, pinned={k for k in slots if k is not None})
@@ -370,6 +374,7 @@ class ModelServer:
                         group, slots = [], {None: -1}
                         slot = self.adapters.acquire(adapter_id, pinned=set())
                 except Exception as exc:  # this caller's adapter cannot be served
+                    unusable[adapter_id] = exc  # type: ignore[index]
                     results[index] = exc
                     continue
                 slots[adapter_id] = slot  # type: ignore[assignment]

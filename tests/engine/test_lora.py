@@ -222,3 +222,9 @@ def test_refuses_dora(tmp_path):
     (directory / "adapter_config.json").write_text(json.dumps(config))
     with pytest.raises(AdapterError, match="use_dora"):
         load_adapter_weights(directory)
+
+
+def test_refuses_lora_on_layers_the_server_does_not_adapt(tmp_path):
+    directory = _save(_base(), tmp_path / "a", seed=1, target_modules=["q_proj", "gate_proj"])
+    with pytest.raises(AdapterError, match=r"gate_proj.*only q_proj"):
+        load_adapter_weights(directory)
