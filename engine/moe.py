@@ -73,9 +73,13 @@ class Router(nn.Module):
         """Raise the bias of under-loaded experts and lower it for over-loaded ones, by `rate`.
 
         Under torch.distributed the counts are summed over ranks first, so every rank applies
-        the same update and the biases stay identical without broadcasting.
+        the same update and the biases stay identical without broadcasting. A frozen router
+        (a LoRA adapter trained on a fixed base) keeps its bias: the base must stay as served.
         """
         counts = self.routed_counts
+        if not self.expert_keys.requires_grad:
+            counts.zero_()
+            return
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(counts)
         total = counts.sum()

@@ -107,3 +107,12 @@ def test_bias_mode_model_updates_only_in_training():
     model.train()(tiny_batch("image"))
     model.update_router_biases()
     assert all(float(b.moe.router.selection_bias.abs().sum()) > 0 for b in model.blocks)
+
+
+def test_frozen_router_keeps_its_bias():
+    router = Router(d_model=16, n_experts=8, top_k=2).train()
+    router.requires_grad_(False)
+    router(skewed_tokens(64, 16, seed=1))
+    router.update_selection_bias(rate=0.1)
+    assert float(router.selection_bias.abs().sum()) == 0.0
+    assert float(router.routed_counts.sum()) == 0.0
