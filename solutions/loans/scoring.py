@@ -9,6 +9,7 @@ feature tokens, from a baseline applicant (training medians and modes) to this o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,10 @@ class Calibration:
     b: float = 0.0
     x: list[float] = field(default_factory=list)
     y: list[float] = field(default_factory=list)
+
+    @classmethod
+    def identity(cls) -> Calibration:
+        return cls("platt")
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         raw = np.clip(np.asarray(raw, dtype=np.float64), 1e-6, 1 - 1e-6)
@@ -172,10 +177,13 @@ class Score:
 class LoanScorer:
     """One base model: engine checkpoint, its schema and its calibration, loaded from one folder."""
 
-    def __init__(self, model: torch.nn.Module, schema: FeatureSchema, calibration: Calibration) -> None:
+    def __init__(self, model: torch.nn.Module, schema: FeatureSchema, calibration: Calibration,
+                 reference: dict[str, Any] | None = None, model_card: str = "") -> None:
         self.model = model.eval()
         self.schema = schema
         self.calibration = calibration
+        self.reference = reference  # binned training distributions for PSI (reference.json)
+        self.model_card = model_card  # MODEL_CARD.md
         self._baseline = encode(schema, [baseline_row(schema)])
 
     @classmethod
@@ -184,7 +192,12 @@ class LoanScorer:
 
         directory = Path(directory)
         calibration = Calibration.from_dict(json.loads((directory / "calibration.json").read_text()))
-        return cls(load_checkpoint(directory), FeatureSchema.load(directory / "schema.json"), calibration)
+        reference_file, card_file = directory / "reference.json", directory / "MODEL_CARD.md"
+        return cls(
+            load_checkpoint(directory), FeatureSchema.load(directory / "schema.json"), calibration,
+            reference=json.loads(reference_file.read_text()) if reference_file.is_file() else None,
+            model_card=card_file.read_text() if card_file.is_file() else "",
+        )
 
     def save_extras(self, directory: str | Path) -> None:
         """Write schema.json and calibration.json beside the checkpoint."""
@@ -193,7 +206,7 @@ class LoanScorer:
         (directory / "calibration.json").write_text(json.dumps(self.calibration.to_dict(), indent=2) + "\n")
 
     def default_logit(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = self.model(batch).logits[HEAD]  # (B, 2)
+        logits = self.model(batch).heads[HEAD]  # (B, 2)
         return logits[:, 1] - logits[:, 0]
 
     @torch.no_grad()
@@ -223,7 +236,7 @@ class LoanScorer:
         repeated = {k: v.repeat(steps, *([1] * (v.dim() - 1))) for k, v in batch.items()}
 
         def replace_tokens(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
-            return type(output)(path, output.valid) if hasattr(output, "valid") else path
+            return dataclasses.replace(output, tokens=path)
 
         handle = encoder.register_forward_hook(replace_tokens)
         try:
