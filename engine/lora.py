@@ -327,16 +327,23 @@ def _base_linear(module: nn.Module | None) -> nn.Linear | None:
 # Mixed-adapter batches
 # ---------------------------------------------------------------------------------------------
 
-def _rows_slots(x: torch.Tensor, layer: str) -> torch.Tensor | None:
-    """Slot per row of the flattened (N, D) view of ``x`` (B, ..., D), or None if all base."""
+def _token_slots(x: torch.Tensor, present: torch.Tensor, layer: str) -> torch.Tensor | None:
+    """Slot per row of the flattened (N, D) view of ``x`` (B, ..., D), -1 where the row's
+    adapter does not adapt this layer (``present`` (L,) marks the slots that do); None when
+    no row needs this layer's adapters."""
     slots = current_adapter_ids()
     if slots is None:
         return None
     batch = slots.shape[0]
     if x.dim() < 2 or x.shape[0] != batch:
         raise ValueError(f"{layer}: input of shape {tuple(x.shape)} does not have the batch's {batch} rows first")
+    slots = slots.to(x.device)
+    # Decided per row (B), then spread over the row's tokens: cheaper than per token.
+    slots = torch.where((slots >= 0) & present[slots.clamp(min=0)], slots, -1)
+    if not bool((slots >= 0).any()):
+        return None
     per_row = x[0, ..., 0].numel() if x.dim() > 2 else 1
-    return slots.to(x.device).repeat_interleave(per_row)
+    return slots.repeat_interleave(per_row) if per_row > 1 else slots
 
 
 class MultiLoraLinear(nn.Module):
@@ -357,6 +364,7 @@ class MultiLoraLinear(nn.Module):
         self.register_buffer("lora_b", torch.zeros(max_adapters, rank, base.out_features, **factory))
         self.register_buffer("scaling", torch.zeros(max_adapters, **factory))
         self.register_buffer("present", torch.zeros(max_adapters, dtype=torch.bool, device=weight.device))
+        self.any_present = False  # a Python flag, so layers no adapter touches cost nothing
 
     @property
     def rank(self) -> int:
@@ -373,12 +381,14 @@ class MultiLoraLinear(nn.Module):
         self.lora_b[slot, :rank, :] = lora_b.t().to(self.lora_b.dtype)
         self.scaling[slot] = scaling
         self.present[slot] = True
+        self.any_present = True
 
     def clear_slot(self, slot: int) -> None:
         self.lora_a[slot].zero_()
         self.lora_b[slot].zero_()
         self.scaling[slot] = 0.0
         self.present[slot] = False
+        self.any_present = bool(self.present.any())
 
     def _grow_rank(self, rank: int) -> None:
         slots, d_in, old = self.lora_a.shape
@@ -390,13 +400,10 @@ class MultiLoraLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
-        slots = _rows_slots(x, self.name)
-        if slots is None:
+        if not self.any_present:
             return out
-        # Rows whose adapter does not touch this layer are base rows here.
-        valid = slots >= 0
-        slots = torch.where(valid & self.present[slots.clamp(min=0)], slots, -1)
-        if not bool((slots >= 0).any()):
+        slots = _token_slots(x, self.present, self.name)
+        if slots is None:
             return out
         flat_x = x.reshape(-1, x.shape[-1])
         flat_out = out.reshape(-1, out.shape[-1])
@@ -419,6 +426,7 @@ class MultiSavedLinear(nn.Module):
         self.register_buffer("weights", weight.detach().new_zeros(max_adapters, *weight.shape))
         self.register_buffer("biases", weight.detach().new_zeros(max_adapters, weight.shape[0]))
         self.register_buffer("present", torch.zeros(max_adapters, dtype=torch.bool, device=weight.device))
+        self.any_present = False  # a Python flag, so layers no adapter touches cost nothing
 
     def set_slot(self, slot: int, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         self.weights[slot] = weight.to(self.weights.dtype)
@@ -427,22 +435,24 @@ class MultiSavedLinear(nn.Module):
         elif self.base.bias is not None:
             self.biases[slot] = self.base.bias.detach()
         self.present[slot] = True
+        self.any_present = True
 
     def clear_slot(self, slot: int) -> None:
         self.weights[slot].zero_()
         self.biases[slot].zero_()
         self.present[slot] = False
+        self.any_present = bool(self.present.any())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
-        slots = _rows_slots(x, self.name)
+        if not self.any_present:
+            return out
+        slots = _token_slots(x, self.present, self.name)
         if slots is None:
             return out
         flat_x = x.reshape(-1, x.shape[-1])
         flat_out = out.reshape(-1, out.shape[-1])
         for slot in torch.unique(slots[slots >= 0]).tolist():
-            if not bool(self.present[slot]):
-                continue
             rows = torch.nonzero(slots == slot).squeeze(1)
             replaced = flat_x.index_select(0, rows) @ self.weights[slot].t() + self.biases[slot]
             flat_out = flat_out.index_copy(0, rows, replaced.to(flat_out.dtype))
