@@ -1,7 +1,7 @@
 """Safe intake of part images: single PNG/JPEG/BMP/TIFF files and ZIP archives of them.
 
 Everything a user or a line system sends is hostile until proven otherwise. `read_upload` turns
-one uploaded file into a list of `IntakeItem`s, one per image found, each either a decoded
+one uploaded file into `IntakeItem`s, one per image found and decoded only when reached, each either a decoded
 image or a readable error: a corrupt or truncated file, a file that is not an image whatever
 its name says, a decompression bomb, oversized dimensions, a ZIP bomb or a path escaping the
 archive. One bad file never stops the rest of the batch.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO
@@ -22,6 +23,11 @@ from PIL import Image, ImageOps
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 ZIP_SUFFIXES = (".zip",)
+# Content types a line system may post raw bytes with, and the file name each is stored under.
+MEDIA_TYPES = {
+    "image/png": "upload.png", "image/jpeg": "upload.jpg", "image/bmp": "upload.bmp",
+    "image/tiff": "upload.tiff", "application/zip": "upload.zip",
+}
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ def _is_metadata_member(info: zipfile.ZipInfo) -> bool:
     return info.is_dir() or name.startswith("__MACOSX/") or base.startswith("._") or base == ".DS_Store"
 
 
-def read_zip(data: bytes, archive_name: str, limits: IntakeLimits = DEFAULT_LIMITS) -> list[IntakeItem]:
+def read_zip(data: bytes, archive_name: str, limits: IntakeLimits = DEFAULT_LIMITS) -> Iterator[IntakeItem]:
     """Every image member of a ZIP archive as an IntakeItem, refusing bombs and escaping paths.
 
     Archive-wide problems (not a ZIP, too many members, too large in total) give one error row
@@ -127,29 +133,30 @@ def read_zip(data: bytes, archive_name: str, limits: IntakeLimits = DEFAULT_LIMI
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return [IntakeItem(archive_name, error=f"not a readable ZIP archive: {exc}")]
+        yield IntakeItem(archive_name, error=f"not a readable ZIP archive: {exc}")
+        return
     with archive:
         members = [info for info in archive.infolist() if not _is_metadata_member(info)]
         if len(members) > limits.max_members:
-            return [IntakeItem(
+            yield IntakeItem(
                 archive_name,
                 error=f"archive holds {len(members)} files; the limit is {limits.max_members}",
-            )]
+            )
+            return
         declared_total = sum(info.file_size for info in members)
         if declared_total > limits.max_total_bytes:
-            return [IntakeItem(
+            yield IntakeItem(
                 archive_name,
                 error=f"archive unpacks to {declared_total:,} bytes; the limit is "
                 f"{limits.max_total_bytes:,} (refused as a ZIP bomb)",
-            )]
-        items = []
+            )
+            return
         for info in members:
             label = f"{archive_name}/{info.filename}"
             try:
-                items.append(IntakeItem(label, image=_read_member(archive, info, limits)))
+                yield IntakeItem(label, image=_read_member(archive, info, limits))
             except IntakeError as exc:
-                items.append(IntakeItem(label, error=str(exc)))
-        return items
+                yield IntakeItem(label, error=str(exc))
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IntakeLimits) -> Image.Image:
@@ -179,19 +186,20 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Intake
 
 def read_upload(
     stream: BinaryIO, filename: str, limits: IntakeLimits = DEFAULT_LIMITS
-) -> list[IntakeItem]:
+) -> Iterator[IntakeItem]:
     """The images of one uploaded file (an image, or a ZIP of images), bad ones as error rows."""
-    archive_limit = limits.max_total_bytes
     try:
-        data = _read_bounded(stream, max(archive_limit, limits.max_file_bytes), "upload")
+        data = _read_bounded(stream, max(limits.max_total_bytes, limits.max_file_bytes), "upload")
     except IntakeError as exc:
-        return [IntakeItem(filename, error=str(exc))]
+        yield IntakeItem(filename, error=str(exc))
+        return
     if data[:4] == b"PK\x03\x04" or filename.lower().endswith(ZIP_SUFFIXES):
-        return read_zip(data, filename, limits)
+        yield from read_zip(data, filename, limits)
+        return
     try:
-        return [IntakeItem(filename, image=decode_image(data, limits))]
+        yield IntakeItem(filename, image=decode_image(data, limits))
     except IntakeError as exc:
-        return [IntakeItem(filename, error=str(exc))]
+        yield IntakeItem(filename, error=str(exc))
 
 
 def to_grayscale(image: Image.Image) -> Image.Image:

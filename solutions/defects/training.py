@@ -1,0 +1,168 @@
+"""Train the shipped inspector checkpoint on NEU-DET and magnetic tile with engine.train.fit.
+
+`python manage.py train_base defects --data PATH` calls `train_base`, which writes
+models/defects/inspector/ (config.json, model.safetensors, classes.json, validation.json with
+the valid-split predictions the threshold page needs, MODEL_CARD.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from engine.checkpoint import save_checkpoint
+from engine.model import MoETransformer
+from engine.train import fit
+from solutions.defects.datasets import CLASSES, DefectSet, augment, load_split, patch_targets
+from solutions.defects.inference import (
+    CLASSES_FILE,
+    MODEL_NAME,
+    VALIDATION_FILE,
+    Inspector,
+    inspector_config,
+)
+
+EPOCHS = int(os.environ.get("QUORUM_DEFECTS_EPOCHS", "25"))
+BATCH_SIZE = 32
+SEED = 42
+
+
+class DefectBatches:
+    """Batches for engine.train.fit: pixels plus the targets of the three heads.
+
+    With `augment_batches` every pass reshuffles and draws fresh augmentations from torch's
+    global generator, which fit seeds per epoch, so a run is reproducible.
+    """
+
+    def __init__(self, data: DefectSet, patch_size: int, batch_size: int, augment_batches: bool) -> None:
+        self.data = data
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.augment_batches = augment_batches
+
+    def __len__(self) -> int:
+        return (len(self.data) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        n = len(self.data)
+        order = torch.randperm(n) if self.augment_batches else torch.arange(n)
+        generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,))))
+        for start in range(0, n, self.batch_size):
+            index = order[start : start + self.batch_size]
+            pixels, masks = self.data.pixels[index], self.data.masks[index]
+            if self.augment_batches:
+                pixels, masks = augment(pixels, masks, generator)
+            yield {
+                "pixels": pixels,
+                "label": self.data.labels[index],
+                "defect": self.data.defective[index][:, None],
+                "map": patch_targets(masks, self.patch_size),
+            }
+
+
+def validation_metric(heads: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> float:
+    """Mean of class accuracy, defect ROC-AUC and patch-map ROC-AUC on the valid split."""
+    accuracy = float((heads["label"].argmax(dim=1) == targets["label"]).float().mean())
+    defect_auc = roc_auc_score(targets["defect"][:, 0].numpy(), heads["defect"][:, 0].float().numpy())
+    known = targets["map"] != -100
+    patch_scores = torch.softmax(heads["map"][known].float(), dim=-1)[:, 1].numpy()
+    map_auc = roc_auc_score(targets["map"][known].numpy(), patch_scores)
+    return (accuracy + defect_auc + map_auc) / 3.0
+
+
+def validation_record(inspector: Inspector, valid: DefectSet) -> dict:
+    """What the threshold page needs from the valid split, saved next to the weights."""
+    predictions = inspector.predict(valid.pixels)
+    return {
+        "split": "valid",
+        "defect_scores": [round(float(s), 6) for s in predictions.defect_scores],
+        "defect_classes": predictions.defect_classes(),
+        "is_defective": [bool(d) for d in valid.defective.tolist()],
+        "labels": [CLASSES[i] for i in valid.labels.tolist()],
+    }
+
+
+def model_card(history: list[dict], best_epoch: int, train: DefectSet, valid: DefectSet) -> str:
+    best = history[best_epoch]
+    return f"""# Defect inspector (base checkpoint)
+
+One MoE transformer over 12x12-pixel patches of a 96x96 grayscale image (engine PatchEncoder,
+3 blocks, d_model 64, 6 routed experts top-2 + 1 shared) with three heads: `label` (12 classes:
+NEU-DET's six steel defects, magnetic tile's five defects, and `free` = defect-free tile),
+`defect` (defect score, one logit) and `map` (per patch: defect or clean).
+
+## Data
+- NEU-DET steel surface defects (K. Song, Y. Yan, Applied Surface Science 285, 2013; boxes from
+  Y. He et al., IEEE TIM 69(4), 2020): boxes rasterised to per-patch targets.
+- Magnetic-tile surface defects (Y. Huang, C. Qiu, K. Yuan, The Visual Computer 36, 2020):
+  pixel masks to per-patch targets; 4 `uneven` images with empty masks have no map target.
+- Split: the fixed split files of `../shared/data/defects` (stratified, seed 42): trained on
+  train ({len(train)} images), best epoch chosen on valid ({len(valid)} images); test untouched.
+- Augmentations: rotations (90-degree steps and +-15 degrees), flips, zoom 0.75-1, brightness,
+  contrast, gamma, blur, down-scaling to 40-90 % and back, noise.
+
+## License
+Both datasets are distributed for research use by their authors with **no explicit license**.
+This checkpoint is derived from them: research use only; check the authors' terms before any
+commercial use, and cite the papers above.
+
+## Training
+engine.train.fit, {len(history)} epochs, batch {BATCH_SIZE}, seed {SEED}; best epoch {best_epoch}
+(valid metric {best["metric"]:.4f} = mean of class accuracy, defect ROC-AUC and patch-map ROC-AUC).
+Test metrics: docs/evaluation/defects.md (`python manage.py evaluate defects`).
+"""
+
+
+def train_base(data_dir: Path, models_dir: Path, log: Callable[[str], None]) -> None:
+    """Train the inspector on the train split, select on valid, write models_dir/inspector/."""
+    # One thread: the machine's cores are shared, and oversubscribed threads only spin.
+    torch.set_num_threads(1)
+    config = inspector_config()
+    log(f"loading {data_dir} at {config.image_size} px")
+    train = load_split(data_dir, "train", config.image_size)
+    valid = load_split(data_dir, "valid", config.image_size)
+    log(f"train {len(train)} images, valid {len(valid)}")
+    torch.manual_seed(SEED)
+    model = MoETransformer(config)
+
+    def report(event: dict) -> None:
+        if event["event"] == "epoch":
+            log(f"epoch {event['epoch'] + 1}/{event['epochs']}: train loss {event['train_loss']:.4f}, "
+                f"valid loss {event['valid_loss']:.4f}, metric {event['metric']:.4f} "
+                f"({event['seconds']:.0f}s)")
+
+    result = fit(
+        model,
+        DefectBatches(train, config.patch_size, BATCH_SIZE, augment_batches=True),
+        DefectBatches(valid, config.patch_size, 128, augment_batches=False),
+        metric_fn=validation_metric, maximize=True, epochs=EPOCHS, lr=2e-3, weight_decay=0.05,
+        warmup_steps=100, seed=SEED, progress=report,
+    )
+    inspector = Inspector.from_model(model)
+    out_dir = models_dir / MODEL_NAME
+    save_checkpoint(model, out_dir, extra_files={
+        CLASSES_FILE: json.dumps(list(CLASSES)) + "\n",
+        VALIDATION_FILE: json.dumps(validation_record(inspector, valid)) + "\n",
+        "MODEL_CARD.md": model_card(result.history, result.best_epoch, train, valid),
+    })
+    log(f"wrote {out_dir} (best epoch {result.best_epoch + 1}, valid metric {result.best_metric:.4f})")
+
+
+def main() -> None:
+    """Train from the command line without Django: python -m solutions.defects.training DATA OUT."""
+    import sys
+
+    data = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("../shared/data/defects")
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("models/defects")
+    np.seterr(all="ignore")
+    train_base(data, out, lambda line: print(line, flush=True))
+
+
+if __name__ == "__main__":
+    main()
