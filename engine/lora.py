@@ -68,6 +68,8 @@ class AdapterError(ValueError):
 def default_lora_config(**overrides: Any) -> LoraConfig:
     """The engine's LoRA defaults (r=16, alpha=32, q_proj/v_proj, dropout 0.1), overridable.
 
+    Overrides are the options an admin may set, checked against safe bounds (rank 1..64,
+    alpha up to 256, dropout up to 0.5, targets among the attention projections).
     ``modules_to_save=["heads.<name>"]`` trains a head alongside the adapter. No task type is
     set: the engine's models are plain modules called as ``model(batch)``.
     """
@@ -80,8 +82,15 @@ def default_lora_config(**overrides: Any) -> LoraConfig:
     }
     options.update(overrides)
     rank = options["r"]
-    if not MIN_RANK <= rank <= MAX_RANK:
+    if not isinstance(rank, int) or not MIN_RANK <= rank <= MAX_RANK:
         raise AdapterError(f"LoRA rank r={rank} is outside the allowed {MIN_RANK}..{MAX_RANK}")
+    if not 0 < options["lora_alpha"] <= 4 * MAX_RANK:
+        raise AdapterError(f"lora_alpha={options['lora_alpha']} must be in (0, {4 * MAX_RANK}]")
+    if not 0.0 <= options["lora_dropout"] <= 0.5:
+        raise AdapterError(f"lora_dropout={options['lora_dropout']} must be in [0, 0.5]")
+    targets = options["target_modules"]
+    if isinstance(targets, str) or not set(targets) <= set(ATTENTION_PROJECTIONS):
+        raise AdapterError(f"target_modules must be among {', '.join(ATTENTION_PROJECTIONS)}, got {targets!r}")
     return LoraConfig(**options)
 
 

@@ -55,6 +55,10 @@ def test_defaults_follow_the_engine_spec():
     assert set(config.target_modules) == {"q_proj", "v_proj"}
     with pytest.raises(AdapterError, match="rank"):
         default_lora_config(r=65)
+    with pytest.raises(AdapterError, match="target_modules"):
+        default_lora_config(target_modules=["q_proj", "gate_proj"])
+    with pytest.raises(AdapterError, match="lora_dropout"):
+        default_lora_config(lora_dropout=0.9)
 
 
 def test_trainable_fraction_counts_only_the_lora_weights():
@@ -121,7 +125,8 @@ def test_mixed_batch_equals_each_adapter_alone(tmp_path):
     slots = torch.tensor([0, -1, 2, 1, 0, 2, -1])
 
     served = copy.deepcopy(base)
-    multi = enable_multi_lora(served, max_adapters=4)
+    # Slots start at rank 2 and grow to the largest adapter loaded (8).
+    multi = enable_multi_lora(served, max_adapters=4, rank=2)
     for slot, directory in enumerate(directories):
         multi.load_directory(slot, directory)
     with torch.no_grad():
@@ -225,6 +230,8 @@ def test_refuses_dora(tmp_path):
 
 
 def test_refuses_lora_on_layers_the_server_does_not_adapt(tmp_path):
-    directory = _save(_base(), tmp_path / "a", seed=1, target_modules=["q_proj", "gate_proj"])
+    torch.manual_seed(1)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "gate_proj"], init_lora_weights=False)
+    directory = save_adapter(get_peft_model(_base(), config), tmp_path / "a")
     with pytest.raises(AdapterError, match=r"gate_proj.*only q_proj"):
         load_adapter_weights(directory)
