@@ -22,7 +22,7 @@ SCORE_CHUNK = 256  # applications per forward pass
 
 
 def models_dir() -> Path:
-    return Path(getattr(settings, "QUORUM_LOANS_MODELS_DIR", settings.BASE_DIR / "models" / "loans"))
+    return Path(settings.QUORUM_MODELS_DIR) / "loans"
 
 
 @functools.cache

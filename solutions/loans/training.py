@@ -68,7 +68,7 @@ MEDIUM = {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_experts": 4, "top_k": 2
 # rate, patience. Small enough for a shared 2-core CPU: Taiwan is 30 times German's rows.
 SCHEDULE = {
     "german": ([MEDIUM, SMALL], 64, 60, 1e-3, 15),
-    "taiwan": ([SMALL], 512, 8, 2e-3, 3),
+    "taiwan": ([SMALL], 512, 20, 2e-3, 4),
 }
 
 

@@ -65,7 +65,7 @@ def schema() -> FeatureSchema:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder holding a tiny model as models/loans/german/ (the default model name)."""
+    """A models folder holding a tiny model as <root>/loans/german/ (the default model name)."""
     train = synthetic_applications(600, seed=1)
     valid = synthetic_applications(200, seed=2)
     schema = tiny_schema().with_statistics(train[0])
@@ -78,7 +78,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw = LoanScorer(model, schema, Calibration.identity()).raw_pd(valid[0])
     scorer = LoanScorer(model, schema, fit_calibration(raw, np.array(valid[1])))
     root = tmp_path_factory.mktemp("loan-models")
-    directory = root / "german"
+    directory = root / "loans" / "german"
     save_checkpoint(model, directory)
     scorer.save_extras(directory)
     reference = reference_distributions(schema, train[0], scorer.pd(train[0]))
@@ -89,13 +89,13 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_scorer(tiny_model_dir: Path) -> LoanScorer:
-    return LoanScorer.load(tiny_model_dir / "german")
+    return LoanScorer.load(tiny_model_dir / "loans" / "german")
 
 
 @pytest.fixture
 def loan_models(settings, tiny_model_dir: Path) -> Path:
     """Point the loans app at the tiny model for one test."""
-    settings.QUORUM_LOANS_MODELS_DIR = tiny_model_dir
+    settings.QUORUM_MODELS_DIR = tiny_model_dir
     return tiny_model_dir
 
 
