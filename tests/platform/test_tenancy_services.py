@@ -94,3 +94,18 @@ def test_seed_demo_creates_the_demo_tenant_and_can_run_again(settings, monkeypat
         get_user_model().objects.get(username="admin@demo.example").check_password("demo-pass-42")
     )
     assert len(events(tenant, "tenant.create")) == 1
+
+
+@pytest.mark.django_db
+def test_raw_keys_and_webhook_secrets_never_reach_the_logs(admin_a_client, caplog) -> None:
+    caplog.set_level("DEBUG")
+    key = admin_a_client.post("/api/v1/api-keys/", {"name": "ci"}, content_type="application/json")
+    hook = admin_a_client.post(
+        "/api/v1/webhook-endpoints/",
+        {"url": "https://hooks.example.com/q"},
+        content_type="application/json",
+    )
+    raw_key, secret = key.json()["key"], hook.json()["secret"]
+    assert raw_key and secret
+    admin_a_client.get("/api/v1/jobs/", HTTP_AUTHORIZATION=f"Api-Key {raw_key}x")
+    assert raw_key not in caplog.text and secret not in caplog.text

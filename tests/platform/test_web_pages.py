@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from quorum.audit.models import AuditEvent
 from quorum.jobs.models import Job, JobStatus, WebhookEndpoint
 from quorum.tenancy import services
 from quorum.tenancy.models import ApiKey, Role, hash_api_key
@@ -41,6 +42,10 @@ def test_a_user_signs_in_with_their_password_and_lands_on_the_dashboard(settings
     right = client.post("/login/", {"username": "ana@acme.example", "password": "correct horse 9"})
     assert right.status_code == 302 and right["Location"] == "/"
     assert tenant_a.name in client.get("/").content.decode()
+    client.post("/logout/")
+    with tenant_scope(tenant_a):
+        trail = list(AuditEvent.objects.filter(actor=user).values_list("action", "ip_address"))
+    assert trail == [("user.logout", "127.0.0.1"), ("user.login", "127.0.0.1")]
 
 
 @pytest.mark.django_db

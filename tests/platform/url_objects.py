@@ -10,8 +10,10 @@ Builders also get the route, so a solution's URL gets that solution's object.
 A parameter that does not name a tenant's object (an export format, a row index inside a job,
 a shipped model every tenant shares) goes in NON_OBJECT_URL_KWARGS instead, with a function
 giving a valid value for the route; endpoints with only such parameters are checked for
-authentication only. (A row index must exist in the job the job_id builder made for that
-route, or the positive control, tenant A opening its own object, fails.)
+authentication only. A row index must exist in the job built for that route, or the positive
+control (tenant A opening its own object) fails: a solution whose URLs select result rows
+adds a JOB_RESULT_BUILDERS entry that gives a new succeeded job of its own one result row
+(index 0) and whatever else its result URLs read.
 """
 
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from quorum.jobs import services as job_services
 from quorum.jobs.models import Job, JobStatus
 from quorum.tenancy import services as tenancy_services
 from quorum.tenancy.models import Tenant
+from quorum.tenancy.scoping import tenant_scope
 from solutions import registry
 
 ObjectBuilder = Callable[[Tenant, Any, str], tuple[str, str]]
@@ -34,14 +37,18 @@ def solution_of_route(route: str) -> str:
     return segments[0] if segments[0] in names else TEST_SOLUTION
 
 
+# solution name -> fills a succeeded job of that solution with one result (row index 0).
+JOB_RESULT_BUILDERS: dict[str, Callable[[Job], None]] = {}
+
+
 def build_job(tenant: Tenant, user: Any, route: str) -> tuple[str, str]:
+    solution = solution_of_route(route)
     job = Job.objects.create(
-        tenant=tenant,
-        solution=solution_of_route(route),
-        created_by=user,
-        status=JobStatus.SUCCEEDED,
-        progress=100,
+        tenant=tenant, solution=solution, created_by=user, status=JobStatus.SUCCEEDED, progress=100
     )
+    if solution in JOB_RESULT_BUILDERS:
+        with tenant_scope(tenant):
+            JOB_RESULT_BUILDERS[solution](job)
     return str(job.pk), str(job.pk)
 
 
@@ -63,4 +70,7 @@ URL_KWARG_BUILDERS: dict[str, ObjectBuilder] = {
 }
 
 
-NON_OBJECT_URL_KWARGS: dict[str, Callable[[str], str]] = {}
+NON_OBJECT_URL_KWARGS: dict[str, Callable[[str], str]] = {
+    "index": lambda route: "0",  # a result row inside the job (see JOB_RESULT_BUILDERS)
+    "kind": lambda route: "csv",  # an export format
+}
