@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
+from rest_framework.exceptions import APIException
 
 from quorum.audit.services import record
 from quorum.jobs.models import (
@@ -54,10 +55,15 @@ class UploadRejected(ValueError):
     """An upload that a job cannot take; the message tells the user what to send instead."""
 
 
-class QueueUnavailable(RuntimeError):
-    """The broker did not take the job; nothing was kept. The API answers 503 + Retry-After."""
+class QueueUnavailable(APIException):
+    """The broker did not take the job; nothing was kept.
 
-    retry_after = 30  # seconds
+    An APIException so that every API view answers it the same way: 503 with Retry-After.
+    """
+
+    status_code = 503
+    default_code = "queue_unavailable"
+    wait = 30  # seconds; DRF's exception handler sends it as Retry-After
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,7 +96,7 @@ def validate_upload(upload: UploadedFile, solution: registry.Solution) -> None:
         )
     extensions = {kind.lower() for kind in solution.input_kinds if kind.startswith(".")}
     media_types = {kind.lower() for kind in solution.input_kinds if "/" in kind}
-    if _extension(name) in extensions:
+    if any(name.lower().endswith(extension) for extension in extensions):  # ".tar.gz" too
         return
     if media_types and (upload.content_type or "").lower() in media_types:
         return
@@ -121,7 +127,9 @@ def create_job(
 ) -> Job:
     """Validate the uploads, store the job and its files, audit it, enqueue it after commit.
 
-    Raises UploadRejected (nothing stored) for a file the solution cannot take.
+    Raises UploadRejected for a file the solution cannot take, and QueueUnavailable when the
+    broker cannot take the job; in both cases nothing is stored. Called inside an outer
+    transaction, the job is enqueued when that transaction commits.
     """
     registered = registry.get(solution)
     for upload in files:
@@ -172,7 +180,7 @@ def create_job(
         discard_unqueued_job(job, user, request=request)
         raise QueueUnavailable(
             "The job queue is not reachable right now, so the job was not kept. "
-            f"Send it again in {QueueUnavailable.retry_after} seconds."
+            f"Send it again in {QueueUnavailable.wait} seconds."
         ) from error
     return job
 

@@ -93,3 +93,13 @@ def test_when_the_queue_is_unreachable_nothing_is_kept(
 
     assert Job.objects.all_tenants().count() == 0
     assert stored_files(worker_media_root / "media") == []
+
+
+def test_the_api_answers_an_unreachable_queue_with_503_and_retry_after() -> None:
+    from quorum.api.errors import problem_exception_handler
+
+    response = problem_exception_handler(QueueUnavailable("The job queue is down."), {})
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.data["detail"] == "The job queue is down."
