@@ -23,6 +23,7 @@ from engine.lora import (
     trainable_fraction,
 )
 from engine.model import MoETransformer
+from engine.train import fit
 from tests.engine.helpers import tiny_batch, tiny_config
 
 
@@ -85,6 +86,33 @@ def test_adapter_saved_here_loads_in_plain_peft_with_equal_outputs(tmp_path):
     for name in expected:
         torch.testing.assert_close(loaded[name], expected[name])
     assert not torch.allclose(loaded["label"], base_out["label"])
+
+
+def test_adapter_trained_with_the_engine_loop_serves_on_the_untouched_base(tmp_path):
+    base = _base()
+    untouched = copy.deepcopy(base.state_dict())
+    peft_model = attach_adapter(copy.deepcopy(base), default_lora_config(modules_to_save=["heads.label"]))
+    batches = []
+    for seed in range(3):
+        batch = tiny_batch("text", batch_size=6, generator=torch.Generator().manual_seed(seed))
+        batch["label"] = torch.arange(6) % 3
+        batches.append(batch)
+    fit(peft_model, batches, batches[:1], epochs=2, lr=1e-2)
+    peft_model.eval()
+    directory = save_adapter(peft_model, tmp_path / "trained")
+
+    for key, value in base.state_dict().items():
+        assert torch.equal(value, untouched[key]), key
+    batch = batches[0]
+    with torch.no_grad():
+        trained = peft_model(batch).heads
+        served = copy.deepcopy(base)
+        enable_multi_lora(served, max_adapters=1).load_directory(0, directory)
+        here = served(batch, adapter_ids=torch.zeros(6, dtype=torch.long)).heads
+    plain = _plain_peft_outputs(base, directory, batch)
+    for name in ("label", "per_token"):
+        torch.testing.assert_close(plain[name], trained[name])
+        torch.testing.assert_close(here[name], trained[name])
 
 
 def test_adapter_made_in_plain_peft_loads_here_with_equal_outputs(tmp_path):
