@@ -49,10 +49,13 @@ class Block(nn.Module):
         h = self.moe_norm(x)
         B, T, D = h.shape
         flat = h.reshape(B * T, D)
-        rows = valid.reshape(-1).nonzero().squeeze(1)  # padded tokens skip the experts
-        moe_out, aux = self.moe(flat.index_select(0, rows))  # (N_valid, D)
-        update = flat.new_zeros(B * T, D).index_copy(0, rows, moe_out.to(flat.dtype))
-        return x + self.dropout(update.view(B, T, D)), aux
+        if bool(valid.all()):
+            update, aux = self.moe(flat)
+        else:
+            rows = valid.reshape(-1).nonzero().squeeze(1)  # padded tokens skip the experts
+            moe_out, aux = self.moe(flat.index_select(0, rows))  # (N_valid, D)
+            update = flat.new_zeros(B * T, D).index_copy(0, rows, moe_out.to(flat.dtype))
+        return x + self.dropout(update.view(B, T, D).to(x.dtype)), aux
 
 
 class MoETransformer(nn.Module):
