@@ -31,5 +31,6 @@ class LoansConfig(AppConfig):
                 result_url=lambda job: reverse("loans:results", args=[job.pk]),
                 train_base=training.train_base,
                 evaluate=evaluation.evaluate,
+                bench_module="solutions.loans.bench",
             )
         )

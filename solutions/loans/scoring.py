@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,8 +179,12 @@ class LoanScorer:
     """One base model: engine checkpoint, its schema and its calibration, loaded from one folder."""
 
     def __init__(self, model: torch.nn.Module, schema: FeatureSchema, calibration: Calibration,
-                 reference: dict[str, Any] | None = None, model_card: str = "") -> None:
+                 reference: dict[str, Any] | None = None, model_card: str = "", server: Any = None) -> None:
         self.model = model.eval()
+        # PDs go through the engine's ModelServer when given (batched across threads and jobs);
+        # attributions need gradients and hooks, so they run on this scorer's own model copy.
+        self.server = server
+        self._attribution_lock = threading.Lock()  # the encoder hook must not see two callers
         self.schema = schema
         self.calibration = calibration
         self.reference = reference  # binned training distributions for PSI (reference.json)
@@ -212,7 +217,13 @@ class LoanScorer:
     @torch.no_grad()
     def raw_pd(self, rows: list[dict[str, Any]]) -> np.ndarray:
         """The model's uncalibrated default probability per clean row."""
-        return torch.sigmoid(self.default_logit(encode(self.schema, rows))).double().numpy()
+        batch = encode(self.schema, rows)
+        if self.server is not None:
+            logits = self.server.predict(batch)[HEAD]  # (B, 2)
+            logit = logits[:, 1] - logits[:, 0]
+        else:
+            logit = self.default_logit(batch)
+        return torch.sigmoid(logit).double().numpy()
 
     def pd(self, rows: list[dict[str, Any]]) -> np.ndarray:
         return self.calibration.apply(self.raw_pd(rows))
@@ -238,11 +249,12 @@ class LoanScorer:
         def replace_tokens(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
             return dataclasses.replace(output, tokens=path)
 
-        handle = encoder.register_forward_hook(replace_tokens)
-        try:
-            logit = self.default_logit(repeated)
-        finally:
-            handle.remove()
+        with self._attribution_lock:
+            handle = encoder.register_forward_hook(replace_tokens)
+            try:
+                logit = self.default_logit(repeated)
+            finally:
+                handle.remove()
         (grad,) = torch.autograd.grad(logit.sum(), path)
         mean_grad = grad.reshape(steps, B, T, D).mean(0)  # (B, T, D)
         per_token = ((tokens - base) * mean_grad).sum(-1)[:, 1:]  # (B, F), CLS dropped

@@ -27,7 +27,12 @@ def models_dir() -> Path:
 
 @functools.cache
 def _load_scorer(directory: str) -> LoanScorer:
-    return LoanScorer.load(directory)
+    from engine.serving import get_server
+
+    scorer = LoanScorer.load(directory)
+    # A short batching window: real-time requests wait at most 2 ms for company.
+    scorer.server = get_server(directory, max_batch_size=SCORE_CHUNK, max_wait_ms=2.0)
+    return scorer
 
 
 def get_scorer(model_name: str) -> LoanScorer:

@@ -108,3 +108,13 @@ def test_calibration_fixes_a_miscalibrated_score_and_round_trips():
     again = Calibration.from_dict(calibration.to_dict())
     assert np.allclose(again.apply(raw), calibration.apply(raw))
     assert math.isclose(float(Calibration.identity().apply(np.array([0.3]))[0]), 0.3, rel_tol=1e-9)
+
+
+def test_pd_through_the_engine_server_matches_the_direct_model(tiny_scorer, tiny_model_dir):
+    from engine.serving import ModelServer
+    from solutions.loans.scoring import LoanScorer
+
+    rows = [RISKY, {**RISKY, "amount": 900.0, "phone": None}]
+    with ModelServer(tiny_model_dir / "loans" / "german", max_wait_ms=1.0) as server:
+        served = LoanScorer(tiny_scorer.model, tiny_scorer.schema, tiny_scorer.calibration, server=server)
+        assert np.allclose(served.pd(rows), tiny_scorer.pd(rows), atol=1e-5)
