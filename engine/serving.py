@@ -30,6 +30,7 @@ from engine.lora import MultiLoraModel, adapter_nbytes, enable_multi_lora, load_
 __all__ = [
     "AdapterCache",
     "AdapterResolver",
+    "BatchRequest",
     "DynamicBatcher",
     "ModelServer",
     "ServerClosed",
@@ -119,7 +120,9 @@ def _pad_stack(tensors: Sequence[torch.Tensor], value: float | bool | int) -> to
 
 
 @dataclass
-class _Request:
+class BatchRequest:
+    """One caller's rows and adapter, and the Future its result is delivered through."""
+
     rows: list[Row]
     adapter_id: str | None
     future: Future = field(default_factory=Future)
@@ -135,7 +138,7 @@ class DynamicBatcher:
 
     def __init__(
         self,
-        run_batch: Callable[[list[_Request]], list[Any]],
+        run_batch: Callable[[list[BatchRequest]], list[Any]],
         *,
         max_batch_size: int,
         max_wait_ms: float,
@@ -148,7 +151,7 @@ class DynamicBatcher:
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self._run_batch = run_batch
-        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._queue: queue.Queue[BatchRequest | None] = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -160,7 +163,7 @@ class DynamicBatcher:
             raise ValueError("a request needs at least one row")
         if len(rows) > self.max_batch_size:
             raise ValueError(f"a request holds at most {self.max_batch_size} rows")
-        request = _Request(rows, adapter_id)
+        request = BatchRequest(rows, adapter_id)
         with self._lock:
             if self._closed:
                 raise ServerClosed("the batcher is closed")
@@ -176,7 +179,7 @@ class DynamicBatcher:
         self._thread.join()
 
     def _loop(self) -> None:
-        carried: _Request | None = None
+        carried: BatchRequest | None = None
         while True:
             first = carried if carried is not None else self._queue.get()
             carried = None
@@ -204,7 +207,7 @@ class DynamicBatcher:
                 # Requests queued before close() came earlier in the queue and are done.
                 return
 
-    def _deliver(self, batch: list[_Request]) -> None:
+    def _deliver(self, batch: list[BatchRequest]) -> None:
         try:
             results = self._run_batch(batch)
         except Exception as exc:  # a failed forward fails this batch's callers only
@@ -355,7 +358,7 @@ class ModelServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run_batch(self, requests: list[_Request]) -> list[Any]:
+    def _run_batch(self, requests: list[BatchRequest]) -> list[Any]:
         results: list[Any] = [None] * len(requests)
         group: list[int] = []
         slots: dict[str | None, int] = {None: -1}
@@ -383,7 +386,7 @@ class ModelServer:
         return results
 
     def _forward_group(
-        self, requests: list[_Request], group: list[int], slots: Mapping[str | None, int], results: list[Any]
+        self, requests: list[BatchRequest], group: list[int], slots: Mapping[str | None, int], results: list[Any]
     ) -> None:
         if not group:
             return
@@ -397,7 +400,7 @@ class ModelServer:
         for i, output in zip(group, outputs, strict=True):
             results[i] = output
 
-    def _forward(self, members: list[_Request], slots: Mapping[str | None, int]) -> list[dict[str, torch.Tensor]]:
+    def _forward(self, members: list[BatchRequest], slots: Mapping[str | None, int]) -> list[dict[str, torch.Tensor]]:
         rows = [row for request in members for row in request.rows]
         batch = {key: value.to(self.device) for key, value in collate(rows).items()}
         row_slots = torch.tensor(
