@@ -204,8 +204,7 @@ def fit(
     )
     optimizer = _optimizer(model, lr, weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=amp and _amp_dtype(device) == torch.float16)
-    steps_per_epoch = len(train_loader)
-    total_steps = epochs * steps_per_epoch
+    total_steps = epochs * len(train_loader)
 
     state = {"epoch": 0, "step": 0, "best_metric": None, "best_epoch": -1, "bad_epochs": 0, "history": []}
     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -214,6 +213,17 @@ def fit(
         state = _load_resume(model, optimizer, checkpoint_dir / RESUME_DIR)
         if (checkpoint_dir / BEST_DIR / WEIGHTS_FILE).is_file():
             best_state = load_checkpoint(checkpoint_dir / BEST_DIR).state_dict()
+
+    def schedule(step: int) -> float:
+        return lr_at(step, lr, warmup_steps, total_steps)
+
+    def report_step(train_loss: float, current_lr: float) -> None:
+        if progress is not None and progress_every and state["step"] % progress_every == 0:
+            progress({
+                "event": "step", "epoch": state["epoch"], "epochs": epochs, "step": state["step"],
+                "total_steps": total_steps, "train_loss": train_loss, "lr": current_lr,
+                "percent": 100.0 * state["step"] / max(total_steps, 1),
+            })
 
     stopped_early = patience is not None and state["bad_epochs"] >= patience
     try:
@@ -224,35 +234,9 @@ def fit(
             seed_everything(seed + 1000 * (epoch + 1))
             if sampler is not None:
                 sampler.set_epoch(epoch)
-            runner.train()
-            loss_sum, load_sum = 0.0, None
-            for batch_index, batch in enumerate(train_loader):
-                current_lr = lr_at(state["step"], lr, warmup_steps, total_steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = current_lr
-                batch = move_batch(batch, device)
-                with autocast_context(device, amp):
-                    output = runner(batch)
-                    loss = model.loss(output, split_targets(model, batch))
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                model.update_router_biases()
-                state["step"] += 1
-                loss_sum += float(loss.detach())
-                load = torch.stack(output.expert_load).detach().cpu()  # (layers, E)
-                load_sum = load if load_sum is None else load_sum + load
-                if progress is not None and progress_every and state["step"] % progress_every == 0:
-                    progress({
-                        "event": "step", "epoch": epoch, "epochs": epochs, "step": state["step"],
-                        "total_steps": total_steps, "train_loss": loss_sum / (batch_index + 1),
-                        "lr": current_lr, "percent": 100.0 * state["step"] / max(total_steps, 1),
-                    })
-
+            train_loss, mean_load, current_lr = _train_epoch(
+                runner, model, train_loader, optimizer, scaler, state, schedule, grad_clip, amp, report_step
+            )
             predictions = collect_predictions(model, valid_loader, amp)
             metric = predictions.loss if metric_fn is None else float(metric_fn(predictions.heads, predictions.targets))
             best = state["best_metric"]
@@ -262,13 +246,12 @@ def fit(
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             else:
                 state["bad_epochs"] += 1
-            mean_load = load_sum / max(steps_per_epoch, 1) if load_sum is not None else None
             record = {
-                "epoch": epoch, "train_loss": loss_sum / max(steps_per_epoch, 1),
+                "epoch": epoch, "train_loss": train_loss,
                 "valid_loss": predictions.loss, "metric": metric, "best_metric": state["best_metric"],
                 "lr": current_lr, "seconds": time.monotonic() - started,
-                "expert_load": mean_load.tolist() if mean_load is not None else [],
-                "expert_load_ratio": _load_ratio(mean_load),
+                "expert_load": mean_load.tolist(),
+                "expert_overload": float(mean_load.max() * mean_load.shape[1]) if mean_load.numel() else None,
             }
             state["history"].append(record)
             state["epoch"] = epoch + 1
@@ -298,11 +281,46 @@ def fit(
     )
 
 
-def _load_ratio(load: torch.Tensor | None) -> float | None:
-    """Largest max/min expert load over the layers (1.0 = perfectly balanced)."""
-    if load is None:
-        return None
-    return float((load.max(dim=1).values / load.min(dim=1).values.clamp_min(1e-9)).max())
+def _train_epoch(
+    runner: torch.nn.Module,
+    model: MoETransformer,
+    loader: Iterable[Batch],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    state: dict[str, Any],
+    schedule: Callable[[int], float],
+    grad_clip: float | None,
+    amp: bool,
+    report_step: Callable[[float, float], None],
+) -> tuple[float, torch.Tensor, float]:
+    """One pass over the loader; returns mean loss, mean expert load (layers, E), last lr."""
+    device = next(model.parameters()).device
+    runner.train()
+    loss_sum, load_sum, batches = 0.0, torch.zeros(0), 0
+    current_lr = schedule(state["step"])
+    for batch in loader:
+        current_lr = schedule(state["step"])
+        for group in optimizer.param_groups:
+            group["lr"] = current_lr
+        batch = move_batch(batch, device)
+        with autocast_context(device, amp):
+            output = runner(batch)  # through DDP when distributed, so gradients are averaged
+            loss = model.loss(output, split_targets(model, batch))
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        model.update_router_biases()
+        state["step"] += 1
+        batches += 1
+        loss_sum += float(loss.detach())
+        load = torch.stack(output.expert_load).detach().cpu()  # (layers, E)
+        load_sum = load if batches == 1 else load_sum + load
+        report_step(loss_sum / batches, current_lr)
+    return loss_sum / max(batches, 1), load_sum / max(batches, 1), current_lr
 
 
 def _save_resume(model: MoETransformer, optimizer: torch.optim.Optimizer, state: dict, directory: Path) -> None:

@@ -51,7 +51,8 @@ def test_fit_learns_a_toy_task():
     assert result.history[0]["train_loss"] > result.history[-1]["train_loss"]
     assert result.best_metric >= 0.9
     assert len(result.history) == 6
-    assert result.history[-1]["expert_load_ratio"] >= 1.0
+    assert result.history[-1]["expert_overload"] >= 1.0
+    assert len(result.history[-1]["expert_load"]) == 1  # one layer
 
 
 def test_best_epoch_weights_are_restored_and_early_stopping_stops():
