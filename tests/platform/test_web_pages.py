@@ -199,3 +199,11 @@ def test_a_user_without_a_tenant_is_told_so(django_user_model) -> None:
     response = client.get("/")
     assert response.status_code == 403
     assert "not a member of any tenant" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_pages_and_api_send_the_security_headers(analyst_a_client, api_client_a) -> None:
+    for response in (analyst_a_client.get("/"), api_client_a.get("/api/v1/jobs/")):
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["Referrer-Policy"] == "same-origin"

@@ -169,7 +169,8 @@ def scalar_items(mapping: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
-def _job_context(job: Job) -> dict[str, Any]:
+def job_progress_context(job: Job) -> dict[str, Any]:
+    """The context of "web/_job_progress.html", the live progress card a solution page can include."""
     return {
         "job": job,
         "summary": scalar_items(job.result_summary),
@@ -183,7 +184,10 @@ def _job_context(job: Job) -> dict[str, Any]:
 @member_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     job = get_object_or_404(Job.objects.select_related("created_by", "api_key"), pk=job_id)
-    context = _job_context(job) | {"files": job.files.all(), "params": scalar_items(job.params)}
+    context = job_progress_context(job) | {
+        "files": job.files.all(),
+        "params": scalar_items(job.params),
+    }
     return render(request, "web/job_detail.html", context)
 
 
@@ -192,7 +196,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 def job_progress(request: HttpRequest, job_id: str) -> HttpResponse:
     """The live part of the job page; htmx polls it until the job finishes."""
     job = get_object_or_404(Job, pk=job_id)
-    return render(request, "web/_job_progress.html", _job_context(job))
+    return render(request, "web/_job_progress.html", job_progress_context(job))
 
 
 @require_POST
@@ -201,7 +205,7 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     job = get_object_or_404(Job, pk=job_id)
     job = job_services.cancel_job(job, request.user, request=request)
     if request.headers.get("HX-Request"):
-        return render(request, "web/_job_progress.html", _job_context(job))
+        return render(request, "web/_job_progress.html", job_progress_context(job))
     return redirect("web:job-detail", job_id=job.pk)
 
 
