@@ -139,7 +139,7 @@ class GraphEncoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.max_distance = config.max_distance
-        self.n_heads = config.n_heads
+        self.max_atoms = config.max_atoms
         sizes = torch.tensor([c + 1 for c in config.atom_feature_cardinalities], dtype=torch.long)
         self.register_buffer("feature_offsets", torch.cumsum(sizes, 0) - sizes, persistent=False)
         self.register_buffer("feature_sizes", sizes, persistent=False)
@@ -154,6 +154,8 @@ class GraphEncoder(nn.Module):
         features = batch["atom_features"].long()  # (B, N, Fa)
         atom_mask = batch["atom_mask"].bool()  # (B, N)
         distances = batch["distances"]  # (B, N, N)
+        if features.shape[1] > self.max_atoms:
+            raise ValueError(f"molecule with {features.shape[1]} atoms exceeds max_atoms {self.max_atoms}")
         if (features < 0).any() or (features >= self.feature_sizes).any():
             raise ValueError("atom feature index out of range: use 0 for padding or unknown values")
         atoms = self.atom_embedding(features + self.feature_offsets).sum(dim=2)  # (B, N, D)

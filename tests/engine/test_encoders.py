@@ -61,3 +61,9 @@ def test_padded_atoms_do_not_change_the_molecule():
     batch["atom_features"][0, 4:] = 2  # whatever sits in padding is ignored
     batch["distances"][0, 4:] = 1.0
     torch.testing.assert_close(model(batch).pooled, reference)
+
+
+def test_graph_encoder_refuses_molecules_beyond_max_atoms():
+    encoder = GraphEncoder(tiny_config("graph", max_atoms=5))
+    with pytest.raises(ValueError, match="max_atoms 5"):
+        encoder(tiny_batch("graph"))  # six atoms
