@@ -1,9 +1,12 @@
-"""Jobs on a real Redis and a real Celery worker: progress, crash recovery, cancel, retry cap."""
+"""Jobs on a real Redis and a real Celery worker: progress, crash recovery, cancel, retry cap,
+a Redis restart."""
 
 import signal
 
-from quorum.jobs.models import JobStatus
-from quorum.jobs.services import cancel_job, create_job
+import pytest
+
+from quorum.jobs.models import Job, JobStatus
+from quorum.jobs.services import QueueUnavailable, cancel_job, create_job
 from quorum.tenancy.scoping import tenant_scope
 from tests.platform.jobs.echo_solution.models import EchoResult
 from tests.platform.jobs.support import text_file, wait_for_job
@@ -121,3 +124,24 @@ def test_a_pipeline_failure_is_saved_as_a_readable_error(echo_worker, tenant_a, 
     assert job.status == JobStatus.FAILED
     assert job.error == "line 2 says stop: 'line 2'"
     assert echo_rows(tenant_a, job) == []
+
+
+def test_queued_jobs_survive_a_redis_restart_and_submissions_meanwhile_get_503(
+    echo_worker, redis_server_process, tenant_a, analyst_a
+) -> None:
+    queued = [
+        create_job(tenant=tenant_a, user=analyst_a, solution="echo", files=[text_file(2)])
+        for _ in range(2)
+    ]
+    redis_server_process.stop()
+
+    with pytest.raises(QueueUnavailable):
+        create_job(tenant=tenant_a, user=analyst_a, solution="echo", files=[text_file(2)])
+    assert Job.objects.all_tenants().count() == 2
+
+    redis_server_process.start()
+    worker = echo_worker()
+    after = create_job(tenant=tenant_a, user=analyst_a, solution="echo", files=[text_file(2)])
+    for job in [*queued, after]:
+        job = wait_for_job(job.pk, lambda j: j.is_finished, worker_log=worker.log)
+        assert job.status == JobStatus.SUCCEEDED, job.error
