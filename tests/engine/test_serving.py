@@ -238,3 +238,15 @@ def test_get_server_holds_one_model_per_checkpoint(tmp_path):
         assert server.predict(_text_rows(1, 0))["label"].shape == (1, 3)
     finally:
         server.close()
+
+
+def test_int8_server_applies_adapters_close_to_the_fp32_server(tmp_path):
+    base = _base()
+    paths = {"a": _adapter(base, tmp_path / "a", seed=1, modules_to_save=["heads.label"])}
+    rows = _text_rows(3, seed=7)
+    outputs = []
+    for int8 in (False, True):
+        with ModelServer(model=copy.deepcopy(base), max_batch_size=8, max_wait_ms=0, adapter_resolver=paths.__getitem__, int8=int8) as server:
+            outputs.append(server.predict(rows, "a"))
+    assert any(type(m).__name__ == "Int8Linear" for m in server.model.modules())
+    torch.testing.assert_close(outputs[1]["label"], outputs[0]["label"], atol=2e-2, rtol=5e-2)
