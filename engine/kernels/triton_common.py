@@ -1,4 +1,11 @@
-"""Pieces shared by the engine's Triton kernels: the tile-size rule and a portable dot."""
+"""Pieces shared by the engine's Triton kernels: tile sizes, a portable dot, small helpers.
+
+The kernels call only Triton builtins and jit functions defined in this package, never the
+jit functions of triton.language's standard library (tl.sum, tl.zeros, tl.cdiv,
+tl.sigmoid): those are compiled-or-interpreted once, when triton is first imported, and
+torch imports triton early (torch._dynamo), before a test can set TRITON_INTERPRET=1. Ours
+are decorated when engine.kernels' modules are imported, which the tests control.
+"""
 
 from __future__ import annotations
 
@@ -58,3 +65,25 @@ def grouped_tile(pid, num_blocks_m, num_blocks_n, GROUP_M: tl.constexpr):
     pid_m = first_m + (pid % programs_per_group) % group_size
     pid_n = (pid % programs_per_group) // group_size
     return pid_m, pid_n
+
+
+@triton.jit
+def sum_along(x, AXIS: tl.constexpr):
+    """The sum of x along AXIS: tl.sum's own reduction, called through the tl.reduce builtin.
+
+    The interpreter recognises tl.sum's combine function and sums with numpy (a combine
+    function of ours would run element by element in Python, minutes per test).
+    """
+    return tl.reduce(x, AXIS, tl.standard._sum_combine)
+
+
+@triton.jit
+def silu(x):
+    """x * sigmoid(x), in float32."""
+    return x / (1.0 + tl.exp(-x))
+
+
+@triton.jit
+def cdiv(a, b):
+    """Ceiling division of non-negative integers."""
+    return (a + b - 1) // b

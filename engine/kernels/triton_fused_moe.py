@@ -29,9 +29,12 @@ import triton
 import triton.language as tl
 
 from engine.kernels.triton_common import (
+    cdiv,
     dot_precision,
     grouped_tile,
     portable_dot,
+    silu,
+    sum_along,
     tile,
     upcast_16bit_dots,
 )
@@ -85,7 +88,7 @@ def _aligned_gate_up_kernel(
 ):
     # h[pair, n] = silu(x[token] @ Wg[e])[n] * (x[token] @ Wu[e])[n] for a block of pairs.
     pid_m, pid_n = grouped_tile(
-        tl.program_id(0), num_blocks_m, tl.cdiv(hidden, BLOCK_N), GROUP_M
+        tl.program_id(0), num_blocks_m, cdiv(hidden, BLOCK_N), GROUP_M
     )
     if pid_m * BLOCK_M >= tl.load(num_padded_ptr):
         return
@@ -101,8 +104,8 @@ def _aligned_gate_up_kernel(
     a_ptrs = x_ptr + token[:, None] * stride_xt + offs_k[None, :] * stride_xd
     gate_ptrs = w_ptr + expert * stride_we + offs_k[:, None] * stride_wd + offs_n[None, :] * stride_wn
     up_ptrs = gate_ptrs + hidden * stride_wn
-    acc_gate = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    acc_gate = tl.full((BLOCK_M, BLOCK_N), 0.0, dtype=tl.float32)
+    acc_up = tl.full((BLOCK_M, BLOCK_N), 0.0, dtype=tl.float32)
     for k0 in range(0, width, BLOCK_K):
         k_ok = offs_k < width - k0
         a = tl.load(a_ptrs, mask=row_ok[:, None] & k_ok[None, :], other=0.0)
@@ -115,7 +118,7 @@ def _aligned_gate_up_kernel(
         gate_ptrs += BLOCK_K * stride_wd
         up_ptrs += BLOCK_K * stride_wd
 
-    h = acc_gate * tl.sigmoid(acc_gate) * acc_up
+    h = silu(acc_gate) * acc_up
     h_ptrs = h_ptr + pair[:, None] * stride_hp + offs_n[None, :] * stride_hf
     tl.store(h_ptrs, h.to(h_ptr.dtype.element_ty), mask=row_ok[:, None] & col_ok[None, :])
 
@@ -129,7 +132,7 @@ def _aligned_down_kernel(
     GROUP_M: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):
     # y[pair, n] = gate_weight[pair] * (h[pair] @ Wd[e])[n] for a block of pairs.
-    pid_m, pid_n = grouped_tile(tl.program_id(0), num_blocks_m, tl.cdiv(width, BLOCK_N), GROUP_M)
+    pid_m, pid_n = grouped_tile(tl.program_id(0), num_blocks_m, cdiv(width, BLOCK_N), GROUP_M)
     if pid_m * BLOCK_M >= tl.load(num_padded_ptr):
         return
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -142,7 +145,7 @@ def _aligned_down_kernel(
 
     a_ptrs = h_ptr + pair[:, None] * stride_hp + offs_k[None, :] * stride_hf
     w_ptrs = w_ptr + expert * stride_we + offs_k[:, None] * stride_wf + offs_n[None, :] * stride_wd
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, dtype=tl.float32)
     for k0 in range(0, hidden, BLOCK_K):
         k_ok = offs_k < hidden - k0
         a = tl.load(a_ptrs, mask=row_ok[:, None] & k_ok[None, :], other=0.0)
@@ -173,20 +176,20 @@ def _pair_gate_up_kernel(
     x_ptrs = x_ptr + token * stride_xt + offs_k * stride_xd
     gate_ptrs = w_ptr + expert * stride_we + offs_k[:, None] * stride_wd + offs_n[None, :] * stride_wn
     up_ptrs = gate_ptrs + hidden * stride_wn
-    acc_gate = tl.zeros((BLOCK_N,), dtype=tl.float32)
-    acc_up = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    acc_gate = tl.full((BLOCK_N,), 0.0, dtype=tl.float32)
+    acc_up = tl.full((BLOCK_N,), 0.0, dtype=tl.float32)
     for k0 in range(0, width, BLOCK_K):
         k_ok = offs_k < width - k0
         xk = tl.load(x_ptrs, mask=k_ok, other=0.0).to(tl.float32)
         w_mask = k_ok[:, None] & col_ok[None, :]
         gate_w = tl.load(gate_ptrs, mask=w_mask, other=0.0).to(tl.float32)
         up_w = tl.load(up_ptrs, mask=w_mask, other=0.0).to(tl.float32)
-        acc_gate += tl.sum(xk[:, None] * gate_w, axis=0)
-        acc_up += tl.sum(xk[:, None] * up_w, axis=0)
+        acc_gate += sum_along(xk[:, None] * gate_w, 0)
+        acc_up += sum_along(xk[:, None] * up_w, 0)
         x_ptrs += BLOCK_K * stride_xd
         gate_ptrs += BLOCK_K * stride_wd
         up_ptrs += BLOCK_K * stride_wd
-    h = acc_gate * tl.sigmoid(acc_gate) * acc_up
+    h = silu(acc_gate) * acc_up
     tl.store(h_ptr + pair * stride_hp + offs_n * stride_hf, h.to(h_ptr.dtype.element_ty), mask=col_ok)
 
 
@@ -203,12 +206,12 @@ def _pair_down_kernel(
     offs_k = tl.arange(0, BLOCK_K)
     h_ptrs = h_ptr + pair * stride_hp + offs_k * stride_hf
     w_ptrs = w_ptr + expert * stride_we + offs_k[:, None] * stride_wf + offs_n[None, :] * stride_wd
-    acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    acc = tl.full((BLOCK_N,), 0.0, dtype=tl.float32)
     for k0 in range(0, hidden, BLOCK_K):
         k_ok = offs_k < hidden - k0
         hk = tl.load(h_ptrs, mask=k_ok, other=0.0).to(tl.float32)
         w = tl.load(w_ptrs, mask=k_ok[:, None] & col_ok[None, :], other=0.0).to(tl.float32)
-        acc += tl.sum(hk[:, None] * w, axis=0)
+        acc += sum_along(hk[:, None] * w, 0)
         h_ptrs += BLOCK_K * stride_hf
         w_ptrs += BLOCK_K * stride_wf
     acc = acc * tl.load(topk_weights_ptr + pair).to(tl.float32)
@@ -249,7 +252,7 @@ def fused_moe(
     upcast = upcast_16bit_dots()
 
     if num_pairs <= PAIR_PATH_MAX_PAIRS:
-        block_k = tile(128, max(width, hidden))
+        block_k = tile(64, max(width, hidden))
         block_n = tile(64, hidden)
         _pair_gate_up_kernel[(num_pairs, triton.cdiv(hidden, block_n))](
             x, w_gate_up, h, flat_ids, top_k, width, hidden,

@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 from engine.kernels.triton_common import (
+    cdiv,
     dot_precision,
     grouped_tile,
     portable_dot,
@@ -30,7 +31,7 @@ def _int8_matmul_kernel(
     UPCAST: tl.constexpr,
 ):
     pid_m, pid_n = grouped_tile(
-        tl.program_id(0), tl.cdiv(rows, BLOCK_M), tl.cdiv(d_out, BLOCK_N), GROUP_M
+        tl.program_id(0), cdiv(rows, BLOCK_M), cdiv(d_out, BLOCK_N), GROUP_M
     )
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -40,7 +41,7 @@ def _int8_matmul_kernel(
     x_ptrs = x_ptr + offs_m[:, None] * stride_xn + offs_k[None, :] * stride_xk
     # The weight is (d_out, d_in); read it as a (BLOCK_K, BLOCK_N) tile of its transpose.
     w_ptrs = w_ptr + offs_n[None, :] * stride_wo + offs_k[:, None] * stride_wk
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, dtype=tl.float32)
     for k0 in range(0, d_in, BLOCK_K):
         k_ok = offs_k < d_in - k0
         a = tl.load(x_ptrs, mask=m_ok[:, None] & k_ok[None, :], other=0.0)
@@ -67,11 +68,15 @@ def int8_matmul(
     out = torch.empty(rows, d_out, dtype=x.dtype, device=x.device)
     if rows == 0:
         return out
-    # Small batches read the weight once over many narrow column tiles to fill the GPU;
-    # large batches use square tiles for reuse.
-    block_m = tile(16 if rows <= 16 else 64 if rows <= 64 else 128, rows)
-    block_n = tile(64 if rows <= 64 else 128, d_out)
-    block_k = tile(128 if rows <= 64 else 64, d_in)
+    # Few rows: the time is the weight read, so narrow column tiles give enough programs to
+    # keep every SM streaming (4096 columns -> 128 programs). Many rows: square tiles for
+    # reuse. Heuristic sizes, not yet tuned on a GPU.
+    if rows <= 16:
+        block_m, block_n, block_k = tile(16, rows), tile(32, d_out), tile(256, d_in)
+    elif rows <= 64:
+        block_m, block_n, block_k = tile(64, rows), tile(64, d_out), tile(128, d_in)
+    else:
+        block_m, block_n, block_k = tile(128, rows), tile(128, d_out), tile(64, d_in)
     grid = (triton.cdiv(rows, block_m) * triton.cdiv(d_out, block_n),)
     _int8_matmul_kernel[grid](
         x, w_int8, scale, bias if bias is not None else scale, out, rows, d_in, d_out,

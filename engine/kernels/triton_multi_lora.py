@@ -19,7 +19,10 @@ import torch
 import triton
 import triton.language as tl
 
-from engine.kernels.triton_common import tile
+from engine.kernels.triton_common import (
+    sum_along,
+    tile,
+)
 
 
 @triton.jit
@@ -36,12 +39,12 @@ def _shrink_kernel(
         offs_k = tl.arange(0, BLOCK_K)
         x_ptrs = x_ptr + row * stride_xn + offs_k * stride_xd
         a_ptrs = a_ptr + adapter * stride_al + offs_k[:, None] * stride_ad + offs_r[None, :] * stride_ar
-        acc = tl.zeros((RANK_PAD,), dtype=tl.float32)
+        acc = tl.full((RANK_PAD,), 0.0, dtype=tl.float32)
         for k0 in range(0, d_in, BLOCK_K):
             k_ok = offs_k < d_in - k0
             xk = tl.load(x_ptrs, mask=k_ok, other=0.0).to(tl.float32)
             a = tl.load(a_ptrs, mask=k_ok[:, None] & r_ok[None, :], other=0.0).to(tl.float32)
-            acc += tl.sum(xk[:, None] * a, axis=0)
+            acc += sum_along(xk[:, None] * a, 0)
             x_ptrs += BLOCK_K * stride_xd
             a_ptrs += BLOCK_K * stride_ad
         tl.store(s_ptr + row * stride_sn + offs_r, acc)
@@ -66,7 +69,7 @@ def _expand_kernel(
         s = tl.load(s_ptr + row * stride_sn + offs_r)
         b_ptrs = b_ptr + adapter * stride_bl + offs_r[:, None] * stride_br + offs_n[None, :] * stride_bd
         b = tl.load(b_ptrs, mask=r_ok[:, None] & n_ok[None, :], other=0.0).to(tl.float32)
-        delta = tl.sum(s[:, None] * b, axis=0) * tl.load(scaling_ptr + adapter).to(tl.float32)
+        delta = sum_along(s[:, None] * b, 0) * tl.load(scaling_ptr + adapter).to(tl.float32)
         updated = base.to(tl.float32) + delta
         tl.store(out_ptrs, updated.to(out_ptr.dtype.element_ty), mask=n_ok)
     else:
