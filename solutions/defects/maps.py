@@ -66,7 +66,7 @@ def map_to_png(patch_map: np.ndarray) -> bytes:
     """The patch map as an 8-bit grayscale PNG (a few hundred bytes), 255 = probability 1."""
     levels = np.clip(np.rint(np.asarray(patch_map) * 255.0), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(levels, mode="L").save(buffer, "PNG", optimize=True)
+    Image.fromarray(levels, mode="L").save(buffer, "PNG")
     return buffer.getvalue()
 
 

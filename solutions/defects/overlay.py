@@ -19,5 +19,5 @@ def overlay_png(row: InspectionResult) -> bytes:
         patch_map = map_from_png(stream.read())
     boxes = scale_boxes(row.boxes, (row.width, row.height), part.size)
     buffer = io.BytesIO()
-    render_overlay(part, patch_map, boxes).save(buffer, "PNG", optimize=True)
+    render_overlay(part, patch_map, boxes).save(buffer, "PNG", compress_level=3)
     return buffer.getvalue()

@@ -89,7 +89,7 @@ class Inspection:
         heatmap_key = default_storage.save(f"{prefix}-map.png", ContentFile(map_to_png(patch_map)))
         part = display_copy(item.image)
         buffer = io.BytesIO()
-        part.save(buffer, "PNG", optimize=True)
+        part.save(buffer, "PNG", compress_level=3)
         part_key = default_storage.save(f"{prefix}-part.png", ContentFile(buffer.getvalue()))
         self.totals.decisions[decision] += 1
         if decision == Decision.FAIL:
