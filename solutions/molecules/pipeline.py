@@ -67,19 +67,24 @@ class Screener:
     """Turns input records into result rows for one job, flagging duplicates across its files."""
 
     def __init__(
-        self, ctx: JobContext, params: ScreeningParams, predictor: PropertyPredictor | None
-    ):
-        self.ctx = ctx
+        self,
+        tenant: Any,
+        job: Any,
+        params: ScreeningParams,
+        predictor: PropertyPredictor | None,
+        adapter_id: str | None = None,
+    ) -> None:
+        self.tenant = tenant
+        self.job = job
         self.standardizer = Standardizer(params.canonical_tautomer)
         self.predictor = predictor
-        adapter = ctx.adapter
-        self.adapter_id = None if adapter is None else str(getattr(adapter, "pk", adapter))
+        self.adapter_id = adapter_id
         self.first_index: dict[bytes, int] = {}  # digest of canonical SMILES -> first row index
         self.totals = RunTotals()
 
     def row(self, record: InputRecord, index: int, prefix: str) -> tuple[ScreeningResult, Any]:
         common = {
-            "tenant": self.ctx.tenant, "job": self.ctx.job, "index": index,
+            "tenant": self.tenant, "job": self.job, "index": index,
             "input_text": record.text, "name": record.name[:255],
         }  # fmt: skip
         if record.mol is None:
@@ -108,7 +113,8 @@ class Screener:
             fingerprint=analysis.fingerprint,
         ), analysis
 
-    def save(self, chunk: list[tuple[ScreeningResult, MoleculeAnalysis | None]]) -> None:
+    def predict(self, chunk: list[tuple[ScreeningResult, MoleculeAnalysis | None]]) -> None:
+        """Fill in the predictions of the chunk's analysed rows in one batched model call."""
         analysed = [(row, a) for row, a in chunk if a is not None]
         if self.predictor is not None and analysed:
             predictions = self.predictor.predict(
@@ -116,6 +122,9 @@ class Screener:
             )
             for (row, _), prediction in zip(analysed, predictions, strict=True):
                 row.predictions = prediction
+
+    def save(self, chunk: list[tuple[ScreeningResult, MoleculeAnalysis | None]]) -> None:
+        self.predict(chunk)
         rows = [row for row, _ in chunk]
         ScreeningResult.objects.bulk_create(rows)
         for row in rows:
@@ -133,7 +142,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     if not ctx.files:
         raise JobFailed("The job has no input file: upload a SMILES, CSV, SD or JSON file.")
     predictor = load_predictor()
-    screener = Screener(ctx, params, predictor)
+    adapter_id = None if ctx.adapter is None else str(getattr(ctx.adapter, "pk", ctx.adapter))
+    screener = Screener(ctx.tenant, ctx.job, params, predictor, adapter_id)
     total_bytes = max(sum(f.size for f in ctx.files), 1)
     done_bytes = 0
     index = 0

@@ -176,9 +176,17 @@ def save_model(
 
 
 def train_base(
-    data_dir: Path, models_dir: Path, log: Callable[[str], None], epochs: int = 10
+    data_dir: Path,
+    models_dir: Path,
+    log: Callable[[str], None],
+    epochs: int = 10,
+    fit_dir: Path = FIT_DIR,
 ) -> None:
-    """Train the multi-task property model and write it to models_dir/screening/."""
+    """Train the multi-task property model and write it to models_dir/screening/.
+
+    fit_dir holds fit()'s resumable state: rerunning continues a stopped run, and rerunning
+    with `epochs` at or below the epochs done only writes out the best epoch so far.
+    """
     started = time.monotonic()
     standardizer = Standardizer()
     splits = {
@@ -226,7 +234,7 @@ def train_base(
     result = fit(
         model, train_loader, valid_loader, metric_fn=validation_score, maximize=True,
         epochs=epochs, lr=1e-3, weight_decay=0.05, warmup_steps=100, patience=5, seed=0,
-        progress=progress, checkpoint_dir=FIT_DIR,
+        progress=progress, checkpoint_dir=fit_dir,
     )  # fmt: skip
     out_dir = models_dir / MODEL_NAME
     training_mols = {task.head: [e.mol for e in splits[task.head]["train"]] for task in TASKS}
