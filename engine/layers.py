@@ -41,7 +41,8 @@ def attention_mask_to_bias(
 
     Returns (B, H or 1, T, T) float, or None when there is neither a mask nor a bias.
     """
-    if key_valid is None:
+    if key_valid is None or bool(key_valid.all()):
+        # No padding: leaving the mask out lets SDPA pick its fused kernels.
         return None if attn_bias is None else attn_bias.to(dtype)
     # (B, 1, 1, T): padded keys get -inf so no query attends to them.
     padding = torch.zeros(key_valid.shape, dtype=dtype, device=key_valid.device)
