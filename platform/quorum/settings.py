@@ -207,7 +207,14 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Per-key API throttling counts in this cache: set CACHE_REDIS_URL when running several web
+# processes, so they share one count.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if env_str("CACHE_REDIS_URL"):
+    CACHES["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("CACHE_REDIS_URL"),
+    }
 
 # Engine: where the shipped base checkpoints live and how workers batch requests.
 QUORUM_MODELS_DIR = Path(env_str("QUORUM_MODELS_DIR", str(BASE_DIR / "models")))
