@@ -16,6 +16,7 @@ from solutions.loans.features import encode, to_matrix
 from solutions.loans.schema import FeatureSchema, read_split, shipped_schema
 
 DATASETS = ("german", "taiwan")
+ENGINE_LABEL = "Quorum MoE (engine, calibrated)"
 
 
 def ks_statistic(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -115,6 +116,7 @@ def evaluate(data_dir: Path, models_dir: Path, log: Callable[[str], None]) -> st
         "| dataset | model | test ROC-AUC | KS | Brier |",
         "| --- | --- | --- | --- | --- |",
     ]
+    verdicts: list[str] = []
     for name in DATASETS:
         checkpoint = Path(models_dir) / name
         schema = FeatureSchema.load(checkpoint / "schema.json") if (checkpoint / "schema.json").exists() \
@@ -123,13 +125,22 @@ def evaluate(data_dir: Path, models_dir: Path, log: Callable[[str], None]) -> st
         labels = np.array(test[1])
         results = {}
         if (checkpoint / "config.json").exists():
-            results["Quorum MoE (engine, calibrated)"] = LoanScorer.load(checkpoint).pd(test[0])
+            results[ENGINE_LABEL] = LoanScorer.load(checkpoint).pd(test[0])
         else:
             log(f"{name}: no checkpoint under {checkpoint}; run train_base first")
         for label, baseline in BASELINES.items():
             log(f"{name}: {label}")
             results[label] = baseline(schema, train, valid, test)
-        for label, pd in results.items():
-            m = metrics(labels, pd)
+        scored = {label: metrics(labels, pd) for label, pd in results.items()}
+        for label, m in scored.items():
             lines.append(f"| {name} | {label} | {m['roc_auc']:.3f} | {m['ks']:.3f} | {m['brier']:.4f} |")
+        if ENGINE_LABEL in scored:
+            best_label = max(BASELINES, key=lambda label: scored[label]["roc_auc"])
+            ours, best = scored[ENGINE_LABEL], scored[best_label]
+            verdicts.append(
+                f"- {name}: engine ROC-AUC {ours['roc_auc']:.3f} vs best baseline ({best_label}) {best['roc_auc']:.3f} "
+                f"({'met' if ours['roc_auc'] >= best['roc_auc'] else 'not met'}); Brier {ours['brier']:.4f} vs "
+                f"{best['brier']:.4f} ({'better' if ours['brier'] < best['brier'] else 'not better'})."
+            )
+    lines += ["", "Aim: at least the best baseline's ROC-AUC with a better Brier score.", *verdicts]
     return "\n".join(lines) + "\n"

@@ -3,9 +3,12 @@
 Every lookup goes through the tenant-scoped managers, so another tenant's job answers 404.
 """
 
+import csv
+import io
 import json
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -136,6 +139,38 @@ class JobResultsView(generics.ListAPIView):
         rows = ScoredApplication.objects.filter(job=job)
         wanted = self.request.query_params.get("status")
         return rows.filter(status=wanted) if wanted else rows
+
+
+EXPORT_COLUMNS = ["index", "application_id", "status", "pd", "score", "grade", "decision", "reasons", "errors"]
+
+
+class JobResultsExportView(APIView):
+    """A job's results as CSV, in input order: one line per input application."""
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request, job_id: str) -> StreamingHttpResponse:
+        job = get_object_or_404(Job.objects.filter(solution="loans"), pk=job_id)
+        rows = ScoredApplication.objects.filter(job=job).order_by("index")
+
+        def lines():
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(EXPORT_COLUMNS)
+            for row in rows.iterator(chunk_size=1000):
+                reference = row.input.get("application_id", "") if isinstance(row.input, dict) else ""
+                writer.writerow([
+                    row.index, reference, row.status, row.pd if row.pd is not None else "", row.score if row.score is not None else "",
+                    row.grade, row.decision, " | ".join(r["text"] for r in row.reasons),
+                    " | ".join(f"{field}: {m}" for field, messages in row.errors.items() for m in messages),
+                ])
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+            yield buffer.getvalue()
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="loans-{job.pk}.csv"'
+        return response
 
 
 class PolicyView(APIView):

@@ -72,6 +72,11 @@ def test_batch_with_bad_rows_scores_the_rest(api_client_a, tenant_a):
     assert "JSON object" in results[2]["errors"]["non_field_errors"][0]
     assert results[3]["pd"] is not None  # the missing optional phone was scored
 
+    export = api_client_a.get(f"/api/v1/loans/jobs/{job.pk}/results.csv")
+    lines = b"".join(export.streaming_content).decode().splitlines()
+    assert lines[0].startswith("index,application_id,status,pd") and len(lines) == 5
+    assert lines[2].split(",")[2] == "error" and "age:" in lines[2]
+
 
 def test_csv_portfolio_job(tenant_a, admin_a):
     csv_text = "application_id,amount,age,checking,phone\nA1,2000,40,high,yes\nA2,2000,40,,yes\nA3,90000,30,low,\n"

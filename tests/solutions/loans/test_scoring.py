@@ -118,3 +118,13 @@ def test_pd_through_the_engine_server_matches_the_direct_model(tiny_scorer, tiny
     with ModelServer(tiny_model_dir / "loans" / "german", max_wait_ms=1.0) as server:
         served = LoanScorer(tiny_scorer.model, tiny_scorer.schema, tiny_scorer.calibration, server=server)
         assert np.allclose(served.pd(rows), tiny_scorer.pd(rows), atol=1e-5)
+
+
+def test_ks_and_auc_of_a_perfect_and_a_useless_score():
+    from solutions.loans.evaluation import metrics
+
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    perfect = metrics(labels, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]))
+    assert perfect["roc_auc"] == 1.0 and perfect["ks"] == 1.0
+    useless = metrics(labels, np.full(6, 0.5))
+    assert useless["roc_auc"] == 0.5 and useless["ks"] == 0.0 and useless["brier"] == 0.25
