@@ -134,7 +134,11 @@ def _synchronize(device: torch.device) -> None:
 
 
 def time_call(fn: Callable[[], object], device: torch.device, min_time_s: float) -> float:
-    """Median seconds per call: one warm-up call, then repeats for at least min_time_s."""
+    """Seconds per call: one warm-up call, then repeats for at least min_time_s.
+
+    The median on a GPU; the best repeat on the CPU, which other work shares, so that noise
+    added by other processes does not count.
+    """
     fn()
     _synchronize(device)
     samples: list[float] = []
@@ -153,7 +157,7 @@ def time_call(fn: Callable[[], object], device: torch.device, min_time_s: float)
             samples.append(time.perf_counter() - begin_s)
         if len(samples) >= 1000:
             break
-    return statistics.median(samples)
+    return statistics.median(samples) if device.type == "cuda" else min(samples)
 
 
 def measure_peaks(plan: Plan) -> dict[str, float]:
@@ -436,7 +440,8 @@ def run(plan: Plan) -> dict[str, object]:
         device = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
         note = (
             "No CUDA device: the Triton kernels need CUDA, so this table times the torch "
-            "references (the CPU production path) and the CPU peers at small sizes. "
+            "references (the CPU production path) and the CPU peers at small sizes, best of "
+            "repeats. Fractions above 100% mean the data sat in cache, not DRAM. "
             + ("The 'triton' rows ran in Triton's CPU interpreter and their times mean nothing. "
                if plan.run_triton else "")
             + "Run `python -m engine.bench.kernels` on a GPU machine for the kernel figures and aims."
@@ -458,6 +463,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for kernels.json and kernels.md")
     parser.add_argument("--quick", action="store_true", help="CPU only: tiny sizes, a smoke run")
+    parser.add_argument("--threads", type=int, default=1, help="CPU only: torch threads (default 1)")
     parser.add_argument(
         "--interpreted-kernels", action="store_true",
         help="CPU only: also run the Triton kernels in the interpreter (needs TRITON_INTERPRET=1)",
@@ -469,6 +475,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         if args.interpreted_kernels and os.environ.get("TRITON_INTERPRET") != "1":
             parser.error("--interpreted-kernels needs TRITON_INTERPRET=1 in the environment")
         print("No CUDA device: timing the torch references on the CPU; the Triton kernels need CUDA.")
+        torch.set_num_threads(args.threads)
         plan = cpu_plan(run_triton=args.interpreted_kernels, quick=args.quick)
     report = run(plan)
     args.out.mkdir(parents=True, exist_ok=True)
