@@ -184,7 +184,7 @@ class LoanScorer:
         # PDs go through the engine's ModelServer when given (batched across threads and jobs);
         # attributions need gradients and hooks, so they run on this scorer's own model copy.
         self.server = server
-        self._attribution_lock = threading.Lock()  # the encoder hook must not see two callers
+        self._attribution_lock = threading.Lock()  # the encoder hook must see one caller only
         self.schema = schema
         self.calibration = calibration
         self.reference = reference  # binned training distributions for PSI (reference.json)
@@ -222,7 +222,8 @@ class LoanScorer:
             logits = self.server.predict(batch)[HEAD]  # (B, 2)
             logit = logits[:, 1] - logits[:, 0]
         else:
-            logit = self.default_logit(batch)
+            with self._attribution_lock:  # never while another thread's encoder hook is set
+                logit = self.default_logit(batch)
         return torch.sigmoid(logit).double().numpy()
 
     def pd(self, rows: list[dict[str, Any]]) -> np.ndarray:
@@ -237,19 +238,19 @@ class LoanScorer:
         """
         batch = encode(self.schema, rows)
         encoder = self.model.encoder
-        with torch.no_grad():
-            tokens = encoder(batch).tokens  # (B, 1 + F, D), CLS first
-            base = encoder(self._baseline).tokens.expand_as(tokens)
-        B, T, D = tokens.shape
-        alphas = (torch.arange(steps, dtype=tokens.dtype) + 0.5) / steps  # midpoint rule
-        path = base.unsqueeze(0) + alphas.view(-1, 1, 1, 1) * (tokens - base).unsqueeze(0)  # (S, B, T, D)
-        path = path.reshape(steps * B, T, D).requires_grad_(True)
-        repeated = {k: v.repeat(steps, *([1] * (v.dim() - 1))) for k, v in batch.items()}
+        with self._attribution_lock:  # the encoder and its hook are this call's alone
+            with torch.no_grad():
+                tokens = encoder(batch).tokens  # (B, 1 + F, D), CLS first
+                base = encoder(self._baseline).tokens.expand_as(tokens)
+            B, T, D = tokens.shape
+            alphas = (torch.arange(steps, dtype=tokens.dtype) + 0.5) / steps  # midpoint rule
+            path = base.unsqueeze(0) + alphas.view(-1, 1, 1, 1) * (tokens - base).unsqueeze(0)  # (S, B, T, D)
+            path = path.reshape(steps * B, T, D).requires_grad_(True)
+            repeated = {k: v.repeat(steps, *([1] * (v.dim() - 1))) for k, v in batch.items()}
 
-        def replace_tokens(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
-            return dataclasses.replace(output, tokens=path)
+            def replace_tokens(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
+                return dataclasses.replace(output, tokens=path)
 
-        with self._attribution_lock:
             handle = encoder.register_forward_hook(replace_tokens)
             try:
                 logit = self.default_logit(repeated)
