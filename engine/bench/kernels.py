@@ -386,7 +386,7 @@ def _markdown(report: dict[str, object]) -> str:
         "",
         str(report["note"]),
         "",
-        f"Measured peaks: {report['peaks']['matmul_tflops']:.1f} TFLOP/s matmul, "
+        f"Measured peaks: {report['peaks']['matmul_tflops']:.3g} TFLOP/s matmul, "
         f"{report['peaks']['copy_gbps']:.0f} GB/s copy (read + write).",
         "",
     ]
@@ -418,7 +418,7 @@ def _markdown(report: dict[str, object]) -> str:
                 versus = f"{r['speedup_vs_reference']:.2f}x reference"
             error = "" if r["max_abs_err_vs_reference"] is None else f"{r['max_abs_err_vs_reference']:.1e}"
             lines.append(
-                f"| {r['config']} | {r['tokens']} | {r['impl']} | {r['ms']:.3f} | {r['tflops']:.2f} | "
+                f"| {r['config']} | {r['tokens']} | {r['impl']} | {r['ms']:.3f} | {r['tflops']:.3g} | "
                 f"{r['gbps']:.0f} | {r['matmul_peak_fraction']:.0%} | {r['bandwidth_fraction']:.0%} | "
                 f"{versus} | {error} |"
             )

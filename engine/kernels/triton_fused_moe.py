@@ -18,8 +18,8 @@ atomics (not available on every GPU nor in the interpreter), and its cost, one e
 and read of T*K*D elements, is small next to the expert weights at small batches and next
 to the matmul work at large ones.
 
-Kernels use only Triton APIs present since 3.0 (checked against 3.6 and 3.9). Tile sizes
-are fixed heuristics per problem size; they are not autotuned.
+Kernels use only Triton APIs present since 3.0 (written for 3.6 and 3.9). Tile sizes are
+fixed heuristics per problem size, not autotuned and not yet tuned on a GPU.
 """
 
 from __future__ import annotations
@@ -271,23 +271,25 @@ def fused_moe(
             topk_ids, num_experts, block_m
         )
         num_blocks_m = block_expert_ids.numel()
-        block_n = tile(128 if block_m >= 64 else 64, hidden)
-        block_k = tile(64, width)
-        num_warps = 8 if block_m * block_n >= 128 * 128 else 4
+        # Shared memory holds num_stages copies of the A and B tiles: halve BLOCK_K for
+        # 4-byte inputs so 128-row blocks still fit. The gate/up kernel keeps two
+        # accumulators, so its column tile is half the down kernel's.
+        k_limit = 64 if x.element_size() <= 2 else 32
+        num_warps = 8 if block_m >= 128 else 4
+        block_n = tile(64, hidden)
         _aligned_gate_up_kernel[(num_blocks_m * triton.cdiv(hidden, block_n),)](
             x, w_gate_up, h, sorted_pair_ids, block_expert_ids, num_padded,
             num_pairs, top_k, width, hidden, num_blocks_m,
             x.stride(0), x.stride(1), *w_gate_up.stride(), h.stride(0), h.stride(1),
-            BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=8,
+            BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=tile(k_limit, width), GROUP_M=8,
             PRECISION=precision, UPCAST=upcast, num_warps=num_warps, num_stages=3,
         )
         block_n = tile(128 if block_m >= 64 else 64, width)
-        block_k = tile(64, hidden)
         _aligned_down_kernel[(num_blocks_m * triton.cdiv(width, block_n),)](
             h, w_down, y, flat_weights, sorted_pair_ids, block_expert_ids, num_padded,
             num_pairs, width, hidden, num_blocks_m,
             h.stride(0), h.stride(1), *w_down.stride(), y.stride(0), y.stride(1),
-            BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=8,
+            BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=tile(k_limit, hidden), GROUP_M=8,
             PRECISION=precision, UPCAST=upcast, num_warps=num_warps, num_stages=3,
         )
     # The (token, k) rows are adjacent, so the combine is a sum over k.

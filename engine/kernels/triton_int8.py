@@ -76,7 +76,8 @@ def int8_matmul(
     elif rows <= 64:
         block_m, block_n, block_k = tile(64, rows), tile(64, d_out), tile(128, d_in)
     else:
-        block_m, block_n, block_k = tile(128, rows), tile(128, d_out), tile(64, d_in)
+        block_m, block_n = tile(128, rows), tile(128, d_out)
+        block_k = tile(64 if x.element_size() <= 2 else 32, d_in)  # fits num_stages in smem
     grid = (triton.cdiv(rows, block_m) * triton.cdiv(d_out, block_n),)
     _int8_matmul_kernel[grid](
         x, w_int8, scale, bias if bias is not None else scale, out, rows, d_in, d_out,
