@@ -67,7 +67,11 @@ def current_policy() -> InspectionPolicy:
     policy = InspectionPolicy.objects.first()
     if policy is not None:
         return policy
-    choice = preview_thresholds(DEFAULT_TARGET_FALSE_REJECT_RATE)
+    try:
+        choice = preview_thresholds(DEFAULT_TARGET_FALSE_REJECT_RATE)
+    except FileNotFoundError:
+        # No model installed yet: jobs fail with their own message; pages show this neutral policy.
+        return InspectionPolicy(review_margin=DEFAULT_REVIEW_MARGIN)
     return InspectionPolicy(
         target_false_reject_rate=choice.target_false_reject_rate, thresholds=choice.thresholds,
         default_threshold=choice.default_threshold, review_margin=DEFAULT_REVIEW_MARGIN,

@@ -154,14 +154,18 @@ def thresholds(request: HttpRequest) -> HttpResponse:
     preview = None
     if request.method == "POST" and form.is_valid():
         target = form.cleaned_data["target_percent"] / 100.0
-        if request.POST.get("action") == "save":
-            if not request.membership.is_admin:
-                raise PermissionDenied("Only a tenant admin can change the inspection policy.")
-            services.save_policy(tenant=request.tenant, user=request.user, target_false_reject_rate=target,
-                                 review_margin=form.cleaned_data["review_margin"], request=request)
-            messages.success(request, f"Policy saved: target false-reject rate {100 * target:.1f} %.")
-            return redirect("defects:thresholds")
-        preview = services.preview_thresholds(target)
+        saving = request.POST.get("action") == "save"
+        if saving and not request.membership.is_admin:
+            raise PermissionDenied("Only a tenant admin can change the inspection policy.")
+        try:
+            if saving:
+                services.save_policy(tenant=request.tenant, user=request.user, target_false_reject_rate=target,
+                                     review_margin=form.cleaned_data["review_margin"], request=request)
+                messages.success(request, f"Policy saved: target false-reject rate {100 * target:.1f} %.")
+                return redirect("defects:thresholds")
+            preview = services.preview_thresholds(target)
+        except FileNotFoundError:
+            form.add_error(None, "The inspection model is not installed: run `manage.py train_base defects`.")
     shown = preview or policy
     rows = [(class_label(c), shown.thresholds.get(c, shown.default_threshold)) for c in DEFECT_CLASSES]
     return render(request, "defects/thresholds.html", {

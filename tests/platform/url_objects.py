@@ -25,6 +25,7 @@ from quorum.tenancy import services as tenancy_services
 from quorum.tenancy.models import Tenant
 from quorum.tenancy.scoping import tenant_scope
 from solutions import registry
+from tests.solutions.defects.builders import one_inspection_result
 
 ObjectBuilder = Callable[[Tenant, Any, str], tuple[str, str]]
 TEST_SOLUTION = "echo"
@@ -38,7 +39,9 @@ def solution_of_route(route: str) -> str:
 
 
 # solution name -> fills a succeeded job of that solution with one result (row index 0).
-JOB_RESULT_BUILDERS: dict[str, Callable[[Job], None]] = {}
+JOB_RESULT_BUILDERS: dict[str, Callable[[Job], None]] = {
+    "defects": one_inspection_result,
+}
 
 
 def build_job(tenant: Tenant, user: Any, route: str) -> tuple[str, str]:
