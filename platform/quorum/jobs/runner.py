@@ -109,11 +109,6 @@ def run_job(job_id: str, lease_owner: str) -> services.Claim:
             _run_claimed(job, lease_owner)
         return claim
     logger.info("job %s: not run (%s)", job_id, claim.value)
-    if claim is services.Claim.EXHAUSTED:
-        # The last attempt died halfway; a failed job keeps no partial results.
-        job = Job.objects.all_tenants().get(pk=job_id)
-        with tenant_scope(job.tenant_id):
-            _clear_results(registry.get(job.solution), job)
     return claim
 
 

@@ -319,6 +319,11 @@ def claim_job(job_id: str, owner: str) -> Claim:
         )
         if exhausted:
             job = rows.select_related("tenant").get()
+            # The last attempt died halfway; a failed job keeps no partial results.
+            clear_results = registry.get(job.solution).clear_results
+            if clear_results is not None:
+                with tenant_scope(job.tenant):
+                    clear_results(job)
             record(tenant=job.tenant, actor=None, action="job.failed", obj=job)
             queue_webhooks(job)
             return Claim.EXHAUSTED

@@ -103,11 +103,11 @@ def test_a_lost_lease_stops_the_old_attempt_without_saving(job) -> None:
 
 def test_the_heartbeat_keeps_a_slow_step_leased(transactional_db, tenant_a, settings) -> None:
     """A step longer than the lease, with no progress call, still holds the job."""
-    settings.QUORUM_JOB_LEASE_SECONDS = 1
+    settings.QUORUM_JOB_LEASE_SECONDS = 2
     seen: dict[str, str] = {}
 
     def slow_pipeline(ctx: runner.JobContext) -> dict:
-        time.sleep(1.6)
+        time.sleep(2.5)
         seen["duplicate"] = claim_job(str(ctx.job.pk), OTHER_HOST_OWNER).value
         return {"slept": True}
 
