@@ -145,3 +145,15 @@ def test_queued_jobs_survive_a_redis_restart_and_submissions_meanwhile_get_503(
     for job in [*queued, after]:
         job = wait_for_job(job.pk, lambda j: j.is_finished, worker_log=worker.log)
         assert job.status == JobStatus.SUCCEEDED, job.error
+
+
+def test_a_job_runs_on_a_worker_of_its_solutions_queue(echo_worker, tenant_a, analyst_a) -> None:
+    training_worker = echo_worker(queues="training")
+    cpu_worker = echo_worker(queues="cpu")
+    job = create_job(tenant=tenant_a, user=analyst_a, solution="echo", files=[text_file(2)])
+
+    job = wait_for_job(job.pk, lambda j: j.is_finished, worker_log=cpu_worker.log)
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert f"job {job.pk}: attempt 1 of echo starts" in cpu_worker.log()
+    assert str(job.pk) not in training_worker.log()
