@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from engine.checkpoint import save_checkpoint
+from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.model import MoETransformer
 from engine.train import fit
 from solutions.defects.datasets import CLASSES, DefectSet, augment, load_split, patch_targets
@@ -29,6 +29,11 @@ from solutions.defects.inference import (
 )
 
 EPOCHS = int(os.environ.get("QUORUM_DEFECTS_EPOCHS", "25"))
+# Magnetic-tile images are a third of the train split and their defects are small: each is
+# seen this many times per epoch so the defect score and map learn them too.
+TILE_REPEATS = int(os.environ.get("QUORUM_DEFECTS_TILE_REPEATS", "1"))
+# "1": start from the weights already in models/defects/inspector (a further run of epochs).
+CONTINUE = os.environ.get("QUORUM_DEFECTS_CONTINUE", "") == "1"
 BATCH_SIZE = 32
 SEED = 42
 
@@ -40,18 +45,22 @@ class DefectBatches:
     global generator, which fit seeds per epoch, so a run is reproducible.
     """
 
-    def __init__(self, data: DefectSet, patch_size: int, batch_size: int, augment_batches: bool) -> None:
+    def __init__(
+        self, data: DefectSet, patch_size: int, batch_size: int, augment_batches: bool, tile_repeats: int = 1
+    ) -> None:
         self.data = data
         self.patch_size = patch_size
         self.batch_size = batch_size
         self.augment_batches = augment_batches
+        repeats = torch.tensor([tile_repeats if s == "magnetic_tile" else 1 for s in data.sources])
+        self.pool = torch.repeat_interleave(torch.arange(len(data)), repeats)
 
     def __len__(self) -> int:
-        return (len(self.data) + self.batch_size - 1) // self.batch_size
+        return (len(self.pool) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        n = len(self.data)
-        order = torch.randperm(n) if self.augment_batches else torch.arange(n)
+        n = len(self.pool)
+        order = self.pool[torch.randperm(n)] if self.augment_batches else self.pool
         generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,))))
         for start in range(0, n, self.batch_size):
             index = order[start : start + self.batch_size]
@@ -113,7 +122,8 @@ This checkpoint is derived from them: research use only; check the authors' term
 commercial use, and cite the papers above.
 
 ## Training
-engine.train.fit, {len(history)} epochs, batch {BATCH_SIZE}, seed {SEED}; best epoch {best_epoch}
+engine.train.fit, {len(history)} epochs, batch {BATCH_SIZE}, seed {SEED}, magnetic-tile images
+repeated {TILE_REPEATS}x per epoch{"; this run continued from the previous checkpoint's weights (QUORUM_DEFECTS_CONTINUE=1)" if CONTINUE else ""}; best epoch {best_epoch}
 (valid metric {best["metric"]:.4f} = mean of class accuracy, defect ROC-AUC and patch-map ROC-AUC).
 Test metrics: docs/evaluation/defects.md (`python manage.py evaluate defects`).
 """
@@ -129,7 +139,12 @@ def train_base(data_dir: Path, models_dir: Path, log: Callable[[str], None]) -> 
     valid = load_split(data_dir, "valid", config.image_size)
     log(f"train {len(train)} images, valid {len(valid)}")
     torch.manual_seed(SEED)
-    model = MoETransformer(config)
+    out_dir = models_dir / MODEL_NAME
+    if CONTINUE:
+        model = load_checkpoint(out_dir).train()
+        log(f"continuing from the weights in {out_dir}")
+    else:
+        model = MoETransformer(config)
 
     def report(event: dict) -> None:
         if event["event"] == "epoch":
@@ -139,13 +154,12 @@ def train_base(data_dir: Path, models_dir: Path, log: Callable[[str], None]) -> 
 
     result = fit(
         model,
-        DefectBatches(train, config.patch_size, BATCH_SIZE, augment_batches=True),
+        DefectBatches(train, config.patch_size, BATCH_SIZE, augment_batches=True, tile_repeats=TILE_REPEATS),
         DefectBatches(valid, config.patch_size, 128, augment_batches=False),
-        metric_fn=validation_metric, maximize=True, epochs=EPOCHS, lr=2e-3, weight_decay=0.05,
-        warmup_steps=100, seed=SEED, progress=report,
+        metric_fn=validation_metric, maximize=True, epochs=EPOCHS, lr=1e-3 if CONTINUE else 2e-3,
+        weight_decay=0.05, warmup_steps=20 if CONTINUE else 100, seed=SEED, progress=report,
     )
     inspector = Inspector.from_model(model)
-    out_dir = models_dir / MODEL_NAME
     save_checkpoint(model, out_dir, extra_files={
         CLASSES_FILE: json.dumps(list(CLASSES)) + "\n",
         VALIDATION_FILE: json.dumps(validation_record(inspector, valid)) + "\n",
