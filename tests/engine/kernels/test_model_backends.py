@@ -2,15 +2,17 @@
 
 On the CPU the Triton kernels run in the interpreter (see conftest.py); on a GPU natively.
 The batch mixes rows with different LoRA adapters and rows with none, so the fused MoE
-(both its per-pair and aligned paths) and multi-LoRA kernels all run inside one forward.
+(both its per-pair and aligned paths) and multi-LoRA kernels all run inside one forward;
+an int8-quantised model runs its linear layers through the int8 kernel.
 """
 
 import pytest
 import torch
 
-from engine.kernels import triton_fused_moe, triton_multi_lora
+from engine.kernels import triton_fused_moe, triton_int8, triton_multi_lora
 from engine.lora import enable_multi_lora
 from engine.model import MoETransformer
+from engine.quant import quantize_model
 from tests.engine.helpers import tiny_batch, tiny_config
 
 
@@ -58,3 +60,24 @@ def test_triton_backend_matches_torch_backend(device, monkeypatch, encoder, batc
     # The adapters change the outputs, so the comparison covers the multi-LoRA kernel.
     without_adapters = _outputs(model, batch, torch.full_like(adapter_ids, -1), "torch", monkeypatch)
     assert not torch.allclose(without_adapters["pooled"], expected["pooled"])
+
+
+def test_int8_model_matches_between_backends(device, monkeypatch):
+    torch.manual_seed(0)
+    model = MoETransformer(tiny_config("text")).eval()
+    quantize_model(model)
+    model.to(device)
+    batch = {name: t.to(device) for name, t in tiny_batch("text", 2).items()}
+    int8_calls: list[int] = []
+    original = triton_int8.int8_matmul
+
+    def counted(*args):
+        int8_calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(triton_int8, "int8_matmul", counted)
+    expected = _outputs(model, batch, None, "torch", monkeypatch)
+    actual = _outputs(model, batch, None, "triton", monkeypatch)
+    assert int8_calls, "no layer went through the int8 kernel"
+    for name, value in expected.items():
+        torch.testing.assert_close(actual[name], value, atol=1e-4, rtol=1e-4, msg=f"output {name}")
