@@ -15,7 +15,7 @@ from typing import IO, Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from quorum.jobs import services
 from quorum.jobs.models import Job, JobFile
@@ -150,6 +150,9 @@ def _run_claimed(job: Job, lease_owner: str) -> None:
                 f"The job ran longer than the {settings.QUORUM_JOB_TIME_LIMIT} s limit.",
             )
             return
+        except DatabaseError:
+            # Not the job's fault: the task retries the attempt once the database answers.
+            raise
         except Exception as error:
             logger.exception("job %s: pipeline crashed", job_id)
             _clear_results(solution, job)

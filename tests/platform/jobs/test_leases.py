@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from quorum.jobs import runner, services
@@ -122,3 +123,30 @@ def test_the_heartbeat_keeps_a_slow_step_leased(transactional_db, tenant_a, sett
     job = reload(job)
     assert job.status == JobStatus.SUCCEEDED
     assert job.result_summary == {"slept": True}
+
+
+def test_a_database_error_leaves_the_job_to_the_tasks_retry(transactional_db, tenant_a) -> None:
+    """The attempt is not failed for an outage: the retry (same task) takes it over and runs."""
+    calls: list[int] = []
+
+    def flaky_pipeline(ctx: runner.JobContext) -> dict:
+        calls.append(ctx.job.attempts)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return {"calls": len(calls)}
+
+    register(Solution("flaky", "Flaky", "", (".txt",), flaky_pipeline))
+    try:
+        job = Job.objects.all_tenants().create(tenant=tenant_a, solution="flaky")
+        with pytest.raises(OperationalError):
+            runner.run_job(str(job.pk), "worker-1.example:1:task-a")
+        assert reload(job).status == JobStatus.RUNNING
+
+        runner.run_job(str(job.pk), "worker-1.example:1:task-a")
+    finally:
+        unregister("flaky")
+
+    job = reload(job)
+    assert calls == [1, 2]
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.result_summary == {"calls": 2}
