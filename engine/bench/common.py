@@ -30,21 +30,21 @@ def cpu_time_setup() -> None:
     torch.set_num_threads(1)
 
 
-def median_seconds(
-    fn: Callable[[], object],
-    repeats: int = 5,
-    warmup: int = 1,
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]],
+    repeats: int = 7,
     clock: Callable[[], float] = time.process_time,
-) -> float:
-    """Median ``clock`` time of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
-    for _ in range(warmup):
+) -> dict[str, float]:
+    """Median ``clock`` time of each function, calling them in turn so drift hits all alike."""
+    for fn in fns.values():
         fn()
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = clock()
+            fn()
+            times[name].append(clock() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def machine() -> dict[str, Any]:

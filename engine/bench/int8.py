@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.bench.common import cpu_time_setup, median_seconds, write_report
+from engine.bench.common import cpu_time_setup, interleaved_medians, write_report
 from engine.config import HeadSpec, ModelConfig
 from engine.model import MoETransformer
 from engine.quant import QuantSchedule, quantize_model, weight_bytes
@@ -176,8 +176,8 @@ def speed_rows(repeats: int) -> list[dict]:
     report = quantize_model(int8)
     batch = {"input_ids": torch.randint(1, 8000, (64, 32)), "attention_mask": torch.ones(64, 32, dtype=torch.bool)}
     with torch.inference_mode():
-        fp32_s = median_seconds(lambda: fp32(batch), repeats)
-        int8_s = median_seconds(lambda: int8(batch), repeats)
+        seconds = interleaved_medians({"fp32": lambda: fp32(batch), "int8": lambda: int8(batch)}, repeats)
+    fp32_s, int8_s = seconds["fp32"], seconds["int8"]
     memory = (report["weight_bytes_before"], report["weight_bytes_after"])
     assert weight_bytes(int8) == memory[1]
     return [
