@@ -72,3 +72,14 @@ def test_unknown_backend_is_rejected(monkeypatch):
 def test_cuda_tensors_use_triton_by_default(monkeypatch):
     monkeypatch.delenv("QUORUM_KERNELS", raising=False)
     assert kernels.kernel_backend(torch.device("cuda")) == "triton"
+
+
+def test_empty_batches_give_empty_outputs_on_both_backends(monkeypatch, device):
+    for backend in ("torch", "triton"):
+        monkeypatch.setenv("QUORUM_KERNELS", backend)
+        moe = [t.to(device) for t in moe_inputs(0, 16, 8, 4, 2, torch.float32)]
+        assert kernels.fused_moe(*moe).shape == (0, 16)
+        lora = [t.to(device) for t in lora_inputs(0, 16, 8, 2, 4, torch.float32)]
+        assert kernels.multi_lora(*lora).shape == (0, 8)
+        int8 = [t.to(device) for t in int8_inputs(0, 16, 8, torch.float32, True)]
+        assert kernels.int8_matmul(*int8).shape == (0, 8)
