@@ -45,6 +45,7 @@ class TextEncoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.max_len = config.max_len
+        self.vocab_size = config.vocab_size
         self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.position_embedding = nn.Embedding(config.max_len + 1, config.d_model)  # +1: CLS
         self.cls = nn.Parameter(torch.zeros(config.d_model))
@@ -56,6 +57,8 @@ class TextEncoder(nn.Module):
         T = input_ids.shape[1]
         if T > self.max_len:
             raise ValueError(f"sequence length {T} exceeds max_len {self.max_len}")
+        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.vocab_size):
+            raise ValueError(f"token ids must be in 0..{self.vocab_size - 1}: is the tokenizer the model's own?")
         valid = batch.get("attention_mask")
         valid = torch.ones_like(input_ids, dtype=torch.bool) if valid is None else valid.bool()
         tokens, valid = _prepend_cls(self.cls, self.token_embedding(input_ids), valid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.encoders import GraphEncoder, PatchEncoder, TabularEncoder
+from engine.encoders import GraphEncoder, PatchEncoder, TabularEncoder, TextEncoder
 from engine.model import MoETransformer
 from tests.engine.helpers import tiny_batch, tiny_config
 
@@ -67,3 +67,11 @@ def test_graph_encoder_refuses_molecules_beyond_max_atoms():
     encoder = GraphEncoder(tiny_config("graph", max_atoms=5))
     with pytest.raises(ValueError, match="max_atoms 5"):
         encoder(tiny_batch("graph"))  # six atoms
+
+
+def test_text_encoder_names_the_vocabulary_mismatch():
+    encoder = TextEncoder(tiny_config("text"))
+    with pytest.raises(ValueError, match=r"0\.\.49"):
+        encoder({"input_ids": torch.tensor([[1, 50]])})
+    with pytest.raises(ValueError, match="max_len 16"):
+        encoder({"input_ids": torch.ones(1, 17, dtype=torch.long)})
