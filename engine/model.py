@@ -22,6 +22,8 @@ from engine.moe import MoELayer
 
 @dataclass
 class ModelOutput:
+    """Everything one forward pass produces; heads are what solutions read."""
+
     heads: dict[str, torch.Tensor]  # per head name, shapes as in engine.config.HeadSpec
     tokens: torch.Tensor  # (B, T, D) final token states without CLS
     pooled: torch.Tensor  # (B, D) final CLS state
@@ -59,6 +61,8 @@ class Block(nn.Module):
 
 
 class MoETransformer(nn.Module):
+    """Encoder (CLS + tokens) -> n_layers x [attention, MoE] -> RMSNorm -> heads."""
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config

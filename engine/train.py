@@ -15,7 +15,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,7 @@ def split_targets(model: MoETransformer, batch: Batch) -> Batch:
     return {name: batch[name] for name in model.heads if name in batch}
 
 
-def autocast_context(device: torch.device, enabled: bool):
+def autocast_context(device: torch.device, enabled: bool) -> AbstractContextManager[Any]:
     """bf16 autocast on the CPU and on GPUs that support it, fp16 on older GPUs."""
     if not enabled:
         return nullcontext()
