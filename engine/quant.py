@@ -1,7 +1,8 @@
 """Progressive quantisation-aware training and int8 weight-only inference.
 
-Training moves through three phases (`QuantSchedule`): full fp32, then half-precision
-autocast, then int8 fake-quantised weights. In the int8 phase every quantised weight passes
+Training moves through three stages (`QuantSchedule`, run by `fit_progressive` with the
+engine's training loop): full fp32, then half-precision autocast, then int8 fake-quantised
+weights. In the int8 phase every quantised weight passes
 through `FakeQuantInt8`: symmetric per-output-channel int8 rounding with a straight-through
 gradient, its range an exponential moving average of the channel's absolute maximum, so the
 network learns weights that survive rounding. `quantize_model` then swaps the layers in place
@@ -17,10 +18,10 @@ which are small and decide which experts run and what the scores are (and heads 
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ from torch.nn.utils import parametrize
 
 from engine import kernels
 from engine.moe import RoutedExperts
+from engine.train import fit
 
 __all__ = [
     "INT8_MAX",
@@ -37,6 +39,7 @@ __all__ = [
     "QuantSchedule",
     "attach_fake_quant",
     "export_int8",
+    "fit_progressive",
     "quantize_model",
     "quantize_per_channel",
     "remove_fake_quant",
@@ -129,39 +132,58 @@ def remove_fake_quant(model: nn.Module) -> dict[str, torch.Tensor]:
 
 @dataclass
 class QuantSchedule:
-    """When training switches precision, as fractions of the total steps.
+    """How training moves through the precisions, as fractions of the epochs.
 
-    fp32 until ``half_from``, then autocast to ``half_dtype`` until ``int8_from``, then int8
-    fake-quantised weights (under the same autocast) to the end.
+    fp32 until ``half_from``, then half-precision autocast (bf16 where supported) until
+    ``int8_from``, then int8 fake-quantised weights, still under autocast, to the end.
     """
 
     half_from: float = 0.3
     int8_from: float = 0.6
-    half_dtype: torch.dtype = torch.bfloat16
     ema_momentum: float = 0.9
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.half_from <= self.int8_from <= 1.0:
-            raise ValueError("QuantSchedule needs 0 <= half_from <= int8_from <= 1")
+        if not 0.0 <= self.half_from <= self.int8_from < 1.0:
+            raise ValueError("QuantSchedule needs 0 <= half_from <= int8_from < 1")
 
-    def phase(self, step: int, total_steps: int) -> str:
-        """"fp32", "half" or "int8" at ``step`` of ``total_steps``."""
-        progress = step / max(total_steps, 1)
-        if progress >= self.int8_from:
-            return "int8"
-        if progress >= self.half_from:
-            return "half"
-        return "fp32"
+    def stage_epochs(self, epochs: int) -> tuple[int, int, int]:
+        """Epochs of the fp32, half and int8 stages; the int8 stage gets at least one."""
+        if epochs < 1:
+            raise ValueError("progressive training needs at least one epoch")
+        fp32 = min(round(epochs * self.half_from), epochs - 1)
+        half = min(round(epochs * self.int8_from), epochs - 1) - fp32
+        return fp32, half, epochs - fp32 - half
 
-    def prepare(self, model: nn.Module, step: int, total_steps: int) -> contextlib.AbstractContextManager[None]:
-        """Bring ``model`` to this step's phase; the autocast context to run the step under."""
-        phase = self.phase(step, total_steps)
-        if phase == "int8":
-            attach_fake_quant(model, self.ema_momentum)
-        if phase == "fp32":
-            return contextlib.nullcontext()
-        device_type = next(model.parameters()).device.type
-        return torch.autocast(device_type=device_type, dtype=self.half_dtype)
+
+def fit_progressive(
+    model: nn.Module,
+    train_loader: Iterable[dict[str, torch.Tensor]],
+    valid_loader: Iterable[dict[str, torch.Tensor]],
+    *,
+    epochs: int,
+    schedule: QuantSchedule | None = None,
+    **fit_options: Any,
+) -> list[Any]:
+    """Quantisation-aware training with the engine's loop (`engine.train.fit`), stage by stage.
+
+    Each stage is one ``fit`` call (its best epoch kept): fp32, then with ``amp``, then with
+    `FakeQuantInt8` on every quantised weight and ``amp``. ``fit_options`` go to every stage
+    (lr, metric_fn, progress...; not checkpoint_dir, as a resume would mix stages). Returns
+    the stages' FitResults; afterwards `quantize_model` serves the model in int8 with the
+    ranges it learned.
+    """
+    if "checkpoint_dir" in fit_options or "amp" in fit_options:
+        raise ValueError("fit_progressive sets amp per stage and does not resume from checkpoints")
+    schedule = schedule or QuantSchedule()
+    fp32, half, int8 = schedule.stage_epochs(epochs)
+    results = []
+    for stage_epochs, amp, fake_quant in ((fp32, False, False), (half, True, False), (int8, True, True)):
+        if stage_epochs == 0:
+            continue
+        if fake_quant:
+            attach_fake_quant(model, schedule.ema_momentum)
+        results.append(fit(model, train_loader, valid_loader, epochs=stage_epochs, amp=amp, **fit_options))
+    return results
 
 
 class Int8Linear(nn.Module):

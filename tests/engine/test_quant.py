@@ -15,6 +15,7 @@ from engine.quant import (
     QuantSchedule,
     attach_fake_quant,
     export_int8,
+    fit_progressive,
     quantize_model,
     quantize_per_channel,
 )
@@ -77,19 +78,28 @@ def test_ranges_follow_the_weights_as_an_ema_in_training():
     torch.testing.assert_close(fake.absmax.squeeze(1), torch.tensor([2.0, 2.0]))
 
 
-def test_schedule_moves_from_fp32_to_half_to_int8():
-    schedule = QuantSchedule(half_from=0.25, int8_from=0.5)
-    assert [schedule.phase(step, 8) for step in range(8)] == ["fp32"] * 2 + ["half"] * 2 + ["int8"] * 4
-    model = _model()
-    with schedule.prepare(model, 0, 8):
-        assert not torch.is_autocast_enabled("cpu")
-    with schedule.prepare(model, 2, 8):
-        assert torch.is_autocast_enabled("cpu")
-    assert not any(isinstance(m, FakeQuantInt8) for m in model.modules())
-    schedule.prepare(model, 4, 8)
+def test_schedule_splits_the_epochs_into_fp32_half_and_int8_stages():
+    assert QuantSchedule().stage_epochs(10) == (3, 3, 4)
+    assert QuantSchedule(half_from=0.25, int8_from=0.5).stage_epochs(4) == (1, 1, 2)
+    assert QuantSchedule().stage_epochs(1) == (0, 0, 1)
+
+
+def test_progressive_training_ends_fake_quantised_and_serves_the_same_in_int8():
+    model = _model("tabular")
+    batches = []
+    for seed in range(3):
+        batch = tiny_batch("tabular", batch_size=8, generator=torch.Generator().manual_seed(seed))
+        batch["label"] = torch.arange(8) % 3
+        batches.append(batch)
+    stages = fit_progressive(model, batches, batches[:1], epochs=3, lr=1e-2)
+    assert len(stages) == 3
     fakes = [m for m in model.modules() if isinstance(m, FakeQuantInt8)]
     # 2 blocks x (4 attention + 3 shared-expert projections + 2 expert stacks); heads stay float.
     assert len(fakes) == 2 * 9
+    with torch.no_grad():
+        fake_quantized = model(batches[0]).heads["label"]
+        quantize_model(model)
+        torch.testing.assert_close(model(batches[0]).heads["label"], fake_quantized, atol=1e-5, rtol=1e-4)
 
 
 def test_int8_model_stays_close_to_fp32_and_uses_less_memory():
