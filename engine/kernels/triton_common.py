@@ -78,6 +78,12 @@ def sum_along(x, AXIS: tl.constexpr):
 
 
 @triton.jit
+def min_along(x, AXIS: tl.constexpr):
+    """The minimum of x along AXIS, through tl.min's own combine function (see sum_along)."""
+    return tl.reduce(x, AXIS, tl.standard._elementwise_min)
+
+
+@triton.jit
 def silu(x):
     """x * sigmoid(x), in float32."""
     return x / (1.0 + tl.exp(-x))
