@@ -47,7 +47,7 @@ def fused_moe(
         return _moe_per_pair(x, w_gate_up, w_down, topk_ids, topk_weights)
     hidden = w_down.shape[1]
     if pairs <= MOE_GROUPED_MM_MAX_PAIRS and _grouped_mm_applies(
-        x, w_gate_up, w_down, topk_weights, row_widths=(width, hidden)
+        x, (w_gate_up, w_down), row_widths=(width, hidden), others=(topk_weights,)
     ):
         return _moe_grouped_mm(x, w_gate_up, w_down, topk_ids, topk_weights)
     return _moe_grouped(x, w_gate_up, w_down, topk_ids, topk_weights)
@@ -82,20 +82,23 @@ def _moe_per_pair(
     return weighted.sum(dim=1).to(x.dtype)
 
 
-def _grouped_mm_applies(*operands: torch.Tensor, row_widths: tuple[int, ...] = ()) -> bool:
+def _grouped_mm_applies(
+    x: torch.Tensor,
+    stacked: tuple[torch.Tensor, ...],
+    row_widths: tuple[int, ...],
+    others: tuple[torch.Tensor, ...] = (),
+) -> bool:
     # torch._grouped_mm is the fastest CPU path for inference, but its backward is not
-    # dependable and it needs 16-byte aligned strides (row_widths: widths of the
-    # contiguous row blocks it will be given); elsewhere a per-group loop runs.
-    first = operands[0]
-    if not hasattr(torch, "_grouped_mm") or first.device.type != "cpu":
+    # dependable and it needs 16-byte aligned strides: those of the stacked (G, K, N)
+    # operands and the widths of the row blocks it is given. Elsewhere a per-group loop
+    # runs. `others` are further inputs whose gradients would be needed.
+    if not hasattr(torch, "_grouped_mm") or x.device.type != "cpu" or x.dtype not in _GROUPED_MM_DTYPES:
         return False
-    if first.dtype not in _GROUPED_MM_DTYPES:
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, *stacked, *others)):
         return False
-    if torch.is_grad_enabled() and any(t.requires_grad for t in operands):
-        return False
-    size = first.element_size()
+    size = x.element_size()
     return all((width * size) % 16 == 0 for width in row_widths) and all(
-        (stride * size) % 16 == 0 for t in operands[1:] for stride in t.stride() if stride != 1
+        (stride * size) % 16 == 0 for t in stacked for stride in t.stride() if stride != 1
     )
 
 
@@ -190,7 +193,7 @@ def multi_lora(
     x_rows = x.index_select(0, rows).to(acc_dtype)
     a_acc, b_acc = lora_a.to(acc_dtype), lora_b.to(acc_dtype)
     row_scaling = scaling.to(acc_dtype).index_select(0, sorted_ids).unsqueeze(1)
-    if _grouped_mm_applies(x_rows, a_acc, b_acc, scaling, row_widths=(x.shape[1], lora_a.shape[2])):
+    if _grouped_mm_applies(x_rows, (a_acc, b_acc), row_widths=(x.shape[1], lora_a.shape[2]), others=(scaling,)):
         group_ends = counts.cumsum(0).to(torch.int32)
         shrunk = torch._grouped_mm(x_rows, a_acc, offs=group_ends)
         delta = torch._grouped_mm(shrunk * row_scaling, b_acc, offs=group_ends)

@@ -38,6 +38,32 @@ def test_fused_moe_strategies_agree(width):
         torch.testing.assert_close(reference.fused_moe(*inputs), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("operation", "inputs", "expected_calls"),
+    [
+        ("fused_moe", moe_inputs(12, 32, 16, 8, 3, torch.float32), 2),
+        ("fused_moe", moe_inputs(12, 33, 16, 8, 3, torch.float32), 0),  # row stride not 16-byte aligned
+        ("multi_lora", lora_inputs(40, 32, 16, 4, 8, torch.float32), 2),
+        ("multi_lora", lora_inputs(40, 32, 16, 4, 3, torch.float32), 0),  # rank 3: unaligned rows
+    ],
+    ids=["moe", "moe-unaligned", "lora", "lora-unaligned"],
+)
+def test_inference_uses_grouped_mm_where_its_strides_allow(monkeypatch, operation, inputs, expected_calls):
+    if not hasattr(torch, "_grouped_mm"):
+        pytest.skip("this torch has no torch._grouped_mm")
+    calls = []
+    grouped_mm = torch._grouped_mm
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return grouped_mm(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "_grouped_mm", counted)
+    with torch.no_grad():
+        getattr(reference, operation)(*inputs)
+    assert len(calls) == expected_calls
+
+
 def test_fused_moe_reference_with_a_shared_down_projection():
     x, w_gate_up, w_down, topk_ids, topk_weights = moe_inputs(20, 16, 8, 4, 2, torch.float32)
     shared_down = w_down[:1].expand(4, -1, -1)  # a stride-0 view, as the model passes it
