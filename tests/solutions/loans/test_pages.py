@@ -32,6 +32,7 @@ def test_portfolio_upload_shows_grades_reasons_and_errors(analyst_a_client, tena
     assert "Grade distribution" in page and "<svg" in page
     assert "P-2" in page and "Amount requested is high" in page  # a reason of the risky applicant
     assert "Expected a number (EUR), got &#x27;abc&#x27;." in page  # the bad row's error
+    assert str(job.pk)[:8] in analyst_a_client.get("/loans/").content.decode()  # listed on the index
 
 
 def test_monitoring_page_draws_psi_and_fairness(analyst_a_client, tenant_a):
