@@ -441,7 +441,8 @@ def run(plan: Plan) -> dict[str, object]:
         note = (
             "No CUDA device: the Triton kernels need CUDA, so this table times the torch "
             "references (the CPU production path) and the CPU peers at small sizes, best of "
-            "repeats. Fractions above 100% mean the data sat in cache, not DRAM. "
+            "repeats on one thread. The CPU is shared with other work, so its peaks and the "
+            "fractions are rough; above 100% the data sat in cache or the peak run was slowed. "
             + ("The 'triton' rows ran in Triton's CPU interpreter and their times mean nothing. "
                if plan.run_triton else "")
             + "Run `python -m engine.bench.kernels` on a GPU machine for the kernel figures and aims."
