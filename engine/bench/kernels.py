@@ -133,6 +133,16 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+_L2_FLUSH: dict[torch.device, torch.Tensor] = {}
+
+
+def _l2_flush_buffer(device: torch.device) -> torch.Tensor:
+    # 256 MiB, larger than any GPU's L2, written before each timed call.
+    if device not in _L2_FLUSH:
+        _L2_FLUSH[device] = torch.empty(64 << 20, dtype=torch.int32, device=device)
+    return _L2_FLUSH[device]
+
+
 def time_call(fn: Callable[[], object], device: torch.device, min_time_s: float) -> float:
     """Seconds per call: one warm-up call, then repeats for at least min_time_s.
 
@@ -146,6 +156,7 @@ def time_call(fn: Callable[[], object], device: torch.device, min_time_s: float)
     while len(samples) < 3 or time.perf_counter() - started < min_time_s:
         if device.type == "cuda":
             begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            _l2_flush_buffer(device).zero_()  # weights must come from memory, not L2
             begin.record()
             fn()
             end.record()
