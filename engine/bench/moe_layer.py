@@ -3,15 +3,13 @@
 Both get the same weights (16 experts, top-3, SwiGLU) and the same tokens on the CPU; the
 outputs must agree before any time is reported. transformers ships several implementations of
 its experts (`experts_implementation`): "eager" (a Python loop over the experts hit) and
-"grouped_mm" (the default its models pick when torch supports it); both are peers here. Run: `python -m engine.bench.moe_layer [--threads N] [--tokens 8 64 ...]`.
+"grouped_mm" (the default its models pick when torch supports it); both are peers here. Run: `python -m engine.bench.moe_layer [--tokens 8 64 ...] [--threads N] [--repeats N]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +18,7 @@ import transformers
 from transformers import MixtralConfig
 from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
 
-from engine.bench.common import write_report
+from engine.bench.common import interleaved_medians, write_report
 from engine.config import ModelConfig
 from engine.moe import MoELayer, routed_expert_parameters
 
@@ -100,25 +98,6 @@ def max_difference(ours: MoELayer, theirs: MixtralSparseMoeBlock, x: torch.Tenso
     return float((actual - expected).abs().max())
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], min_seconds: float, min_repeats: int) -> dict[str, float]:
-    """Median CPU seconds per call of each fn, timed in turns.
-
-    Process CPU time (one torch thread) leaves out the time this process waits for a core on a
-    shared machine; taking turns exposes both sides alike to what remains (cache and memory
-    traffic from other processes).
-    """
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    started = time.process_time()
-    while min(len(t) for t in times.values()) < min_repeats or time.process_time() - started < min_seconds:
-        for name, fn in fns.items():
-            start = time.process_time()
-            fn()
-            times[name].append(time.process_time() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def run(
     token_counts: Sequence[int] = (8, 64, 512, 4096),
     d_model: int = 256,
@@ -126,8 +105,7 @@ def run(
     n_experts: int = 16,
     top_k: int = 3,
     threads: int = 1,
-    min_seconds: float = 1.0,
-    min_repeats: int = 5,
+    repeats: int = 21,
     write: bool = True,
 ) -> dict[str, Any]:
     torch.set_num_threads(threads)
@@ -149,7 +127,7 @@ def run(
 
             fns[name] = call
         with torch.inference_mode():
-            seconds = interleaved_medians(fns, min_seconds, min_repeats)
+            seconds = interleaved_medians(fns, repeats)
         row: dict[str, Any] = {"tokens": tokens, "ours_ms": seconds["ours"] * 1e3, "floor_ms": seconds["floor"] * 1e3}
         for name in peers:
             row[f"hf_{name}_ms"] = seconds[name] * 1e3
@@ -167,8 +145,8 @@ def run(
     }
     notes = [
         "vs_X = peer time / our time (above 1: ours is faster). Times are medians of the process CPU time of "
-        f"interleaved calls (at least {min_repeats} each and {min_seconds:g} CPU s per size, one torch thread) "
-        "under torch.inference_mode, on a 2-core machine shared with other work.",
+        f"{repeats} interleaved calls each (one torch thread, so CPU time leaves out waiting for a core on a "
+        "shared machine) under torch.inference_mode.",
         "Same weights in both: Mixtral's router weight W (E, D) becomes our expert keys W * sqrt(D) with an "
         "identity router projection, so our affinity proj(x) . key / sqrt(D) equals Mixtral's logits. "
         "Mixtral's gating (softmax over all experts, top-k, renormalise) equals ours (softmax over the "
@@ -200,7 +178,7 @@ def _aim_verdict(rows: Sequence[dict[str, Any]], peers: Sequence[str]) -> str:
         )
     return (
         "Aim: " + "; ".join(parts) + ". A speed-up can only come from the peer's time above floor_ms; "
-        "at small batches that floor is mostly reading the hit experts' weights."
+        "at 8 tokens that floor is mostly reading the hit experts' weights."
     )
 
 
@@ -218,9 +196,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both sides")
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--hidden", type=int, default=512)
-    parser.add_argument("--min-seconds", type=float, default=1.0, help="time each size at least this long")
+    parser.add_argument("--repeats", type=int, default=21, help="timed calls of each side per size")
     args = parser.parse_args()
-    run(args.tokens, args.d_model, args.hidden, threads=args.threads, min_seconds=args.min_seconds)
+    run(args.tokens, args.d_model, args.hidden, threads=args.threads, repeats=args.repeats)
 
 
 if __name__ == "__main__":
