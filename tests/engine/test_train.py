@@ -123,3 +123,20 @@ def test_learning_rate_warms_up_then_decays():
     assert lr_at(9, 1.0, warmup_steps=10, total_steps=100) == pytest.approx(1.0)
     assert lr_at(100, 1.0, warmup_steps=10, total_steps=100) == pytest.approx(0.1)
     assert lr_at(55, 1.0, 10, 100) < lr_at(30, 1.0, 10, 100)
+
+
+def test_collected_token_predictions_keep_only_real_tokens():
+    from engine.train import collect_predictions
+    from tests.engine.helpers import tiny_batch
+
+    torch.manual_seed(0)
+    model = MoETransformer(tiny_config("text", heads=[HeadSpec("clause", "token", 2), HeadSpec("kind", "multiclass", 3)]))
+    batch = tiny_batch("text")  # row 0 has 4 real tokens of 7
+    batch["clause"] = torch.ones(3, 7, dtype=torch.long)
+    predictions = collect_predictions(model, [batch, batch])
+    real = 2 * int(batch["attention_mask"].sum())
+    assert predictions.heads["clause"].shape == (real, 2)
+    assert predictions.targets["clause"].shape == (real,)
+    assert predictions.heads["kind"].shape == (6, 3)
+    assert "kind" not in predictions.targets
+    assert model.training  # restored after evaluation
