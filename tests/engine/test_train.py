@@ -53,6 +53,7 @@ def test_fit_learns_a_toy_task():
     assert len(result.history) == 6
     assert result.history[-1]["expert_overload"] >= 1.0
     assert len(result.history[-1]["expert_load"]) == 1  # one layer
+    assert float(model.blocks[0].moe.router.selection_bias.abs().sum()) > 0  # fit nudged the router
 
 
 def test_best_epoch_weights_are_restored_and_early_stopping_stops():
