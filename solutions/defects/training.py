@@ -99,6 +99,7 @@ def validation_record(inspector: Inspector, valid: DefectSet) -> dict:
 
 def model_card(history: list[dict], best_epoch: int, train: DefectSet, valid: DefectSet) -> str:
     best = history[best_epoch]
+    best_epoch += 1  # the card counts epochs from 1, as the training log does
     return f"""# Defect inspector (base checkpoint)
 
 One MoE transformer over 12x12-pixel patches of a 96x96 grayscale image (engine PatchEncoder,
