@@ -22,6 +22,13 @@ import time
 from pathlib import Path
 
 import django
+import torch
+from rdkit import Chem, rdBase
+from rdkit.Chem import rdFingerprintGenerator
+from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
+from rdkit.Chem.MolStandardize import rdMolStandardize
+
+from solutions.molecules.parsing import read_smiles_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,8 +42,6 @@ def _library(data_dir: Path, count: int) -> list[str]:
             with open(path, newline="") as handle:
                 smiles += [row["smiles"] for row in csv.DictReader(handle)]
     if not smiles:
-        from solutions.molecules.parsing import read_smiles_file
-
         sample = (REPO / "solutions" / "molecules" / "samples" / "drugs.smi").read_bytes()
         smiles = [r.text for r in read_smiles_file(io.BytesIO(sample)) if r.mol is not None]
     return (smiles * (count // len(smiles) + 1))[:count]
@@ -44,11 +49,6 @@ def _library(data_dir: Path, count: int) -> list[str]:
 
 def rdkit_floor(smiles: list[str]) -> float:
     """Molecules per second of RDKit's parse + standardise + fingerprint + alerts."""
-    from rdkit import Chem, rdBase
-    from rdkit.Chem import rdFingerprintGenerator
-    from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
-    from rdkit.Chem.MolStandardize import rdMolStandardize
-
     params = FilterCatalogParams()
     for name in ("PAINS_A", "PAINS_B", "PAINS_C", "BRENK", "NIH"):
         params.AddCatalog(getattr(FilterCatalogParams.FilterCatalogs, name))
@@ -70,7 +70,7 @@ def rdkit_floor(smiles: list[str]) -> float:
 
 def pipeline_rate(smiles: list[str]) -> tuple[float, bool]:
     """Molecules per second of the screening pipeline's compute; and whether a model ran."""
-    from solutions.molecules.parsing import read_smiles_file
+    # The solution's modules define Django models: imported once django.setup() has run.
     from solutions.molecules.pipeline import CHUNK_SIZE, Screener, ScreeningParams
     from solutions.molecules.predict import load_predictor
 
@@ -100,8 +100,6 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quorum.settings")
     django.setup()
-
-    import torch
 
     smiles = _library(args.data, args.molecules)
     floor = rdkit_floor(smiles)

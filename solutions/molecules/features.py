@@ -17,6 +17,8 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 
+from solutions.molecules.chemistry import esol_logs
+
 MAX_ATOMS = (
     64  # larger molecules keep their first MAX_ATOMS atoms (canonical order) and are flagged
 )
@@ -61,6 +63,8 @@ ATOM_FEATURES: dict[str, int] = {
     "mol_heavy_atoms": 20,  # heavy atoms over [0, 80)
     "mol_hbd": 6,  # 0..5+
     "mol_rotatable": 12,  # 0..11+
+    "mol_aromatic_share": 10,  # aromatic share of heavy atoms over [0, 1]
+    "mol_esol": 24,  # Delaney's ESOL equation estimate of logS over [-10, 2)
 }
 ATOM_FEATURE_CARDINALITIES = list(ATOM_FEATURES.values())
 
@@ -86,13 +90,19 @@ def featurise(mol: Chem.Mol) -> MolGraph:
     n = min(mol.GetNumAtoms(), MAX_ATOMS)
     logp_contribs = [c for c, _ in rdMolDescriptors._CalcCrippenContribs(mol)]
     tpsa_contribs = rdMolDescriptors._CalcTPSAContribs(mol)
+    clogp, mw = Crippen.MolLogP(mol), Descriptors.MolWt(mol)
+    rotatable = rdMolDescriptors.CalcNumRotatableBonds(mol)
+    heavy = max(mol.GetNumHeavyAtoms(), 1)
+    aromatic_share = sum(atom.GetIsAromatic() for atom in mol.GetAtoms()) / heavy
     molecule = (
-        _bin(Crippen.MolLogP(mol), -4.0, 8.0, 24),
-        _bin(Descriptors.MolWt(mol), 0.0, 720.0, 24),
+        _bin(clogp, -4.0, 8.0, 24),
+        _bin(mw, 0.0, 720.0, 24),
         _bin(rdMolDescriptors.CalcTPSA(mol), 0.0, 200.0, 20),
         _bin(mol.GetNumHeavyAtoms(), 0.0, 80.0, 20),
         min(rdMolDescriptors.CalcNumHBD(mol), 5) + 1,
-        min(rdMolDescriptors.CalcNumRotatableBonds(mol), 11) + 1,
+        min(rotatable, 11) + 1,
+        _bin(aromatic_share, 0.0, 1.0001, 10),
+        _bin(esol_logs(mol, clogp, mw, rotatable), -10.0, 2.0, 24),
     )
     features = np.zeros((n, len(ATOM_FEATURES)), dtype=np.int64)
     for i in range(n):

@@ -22,7 +22,7 @@ class Task:
 
 
 TASKS = (
-    Task("esol", "esol", ("logS",), "regression", "aqueous solubility, log10(mol/L)", oversample=2),
+    Task("esol", "esol", ("logS",), "regression", "aqueous solubility, log10(mol/L)", oversample=4),
     Task("lipophilicity", "lipophilicity", ("logD_pH7.4",), "regression", "logD at pH 7.4"),
     Task(
         "bbbp", "bbbp", ("bbb_penetrating",), "multilabel", "P(blood-brain barrier penetration)", 2

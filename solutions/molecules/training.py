@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Sampler
 from engine.checkpoint import save_checkpoint
 from engine.config import HeadSpec, ModelConfig
 from engine.model import MoETransformer
-from engine.train import fit
+from engine.train import collect_predictions, fit
 from solutions.molecules.chemistry import Standardizer, morgan_bits
 from solutions.molecules.features import (
     ATOM_FEATURE_CARDINALITIES,
@@ -175,11 +175,74 @@ def save_model(
     save_file(fingerprints, str(out_dir / FINGERPRINTS_FILE))
 
 
+def task_metrics(
+    outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], scaling: dict
+) -> dict[str, tuple[str, float]]:
+    """Per task: (metric name, value) with regressions in their original units."""
+    metrics = {}
+    for task in TASKS:
+        target = targets[task.head].numpy()
+        if task.kind == "regression":
+            mean = outputs[task.head][..., 0].numpy()
+            present = ~np.isnan(target)
+            rmse = float(np.sqrt(np.mean((mean[present] - target[present]) ** 2)))
+            metrics[task.head] = ("RMSE", rmse * scaling[task.head]["std"])
+        else:
+            metrics[task.head] = ("ROC-AUC", mean_auc(target, outputs[task.head].numpy()))
+    return metrics
+
+
+def model_card(
+    model: MoETransformer, metrics: dict[str, tuple[str, float]], best_epoch: int, epochs: int
+) -> str:
+    config = model.config
+    parameters = sum(p.numel() for p in model.parameters())
+    rows = "\n".join(
+        f"| {task.head} | {', '.join(task.columns) if len(task.columns) < 3 else f'{len(task.columns)} assays'} "
+        f"| {task.unit} | {metrics[task.head][0]} {metrics[task.head][1]:.3f} |"
+        for task in TASKS
+    )
+    return f"""# Molecule screening property model (`screening`)
+
+One MoETransformer with the graph encoder (atoms as tokens, topological-distance attention bias)
+and four heads: ESOL aqueous solubility (logS, regression with a predicted variance),
+Lipophilicity (logD pH 7.4, regression with a predicted variance), BBBP (binary) and the 12
+Tox21 assays (multilabel). Every training row carries only its own dataset's labels; the others
+are masked in the loss. {parameters:,} parameters: d_model {config.d_model}, {config.n_layers}
+layers, {config.n_experts} routed experts (top {config.top_k}) + {config.n_shared_experts} shared.
+
+## Data and split
+MoleculeNet subsets as redistributed by chemprop (commit b83635b): ESOL (Delaney 2004),
+Lipophilicity (AstraZeneca deposition in ChEMBL, CC BY-SA 3.0), BBBP (Martins et al. 2012),
+Tox21 (2014 Tox21 Data Challenge). See `../shared/data/README.md`; verify the terms of each
+source before commercial use. Deterministic Bemis-Murcko scaffold split 80/10/10 (the split
+files' train/valid/test). Molecules are standardised as in the pipeline (cleanup, largest
+fragment, uncharge) before featurisation; ESOL rows are repeated four times and BBBP rows twice per epoch.
+
+## Training
+`python manage.py train_base molecules --data ../shared/data/molecules` (engine.train.fit,
+AdamW, cosine schedule, model selection on the validation score = mean ROC-AUC of BBBP and
+Tox21 minus half the mean standardised RMSE). Best epoch {best_epoch + 1} of at most {epochs}.
+
+## Validation metrics (scaffold valid split)
+| task | labels | prediction | metric |
+| --- | --- | --- | --- |
+{rows}
+
+Test metrics beside a random forest: `docs/evaluation/molecules.md`.
+
+## Applicability domain
+`training_fingerprints.safetensors` holds each dataset's training Morgan fingerprints (r=2,
+2048 bits, packed); a prediction is flagged out of domain when the nearest training neighbour's
+Tanimoto similarity is below the threshold in `solutions/molecules/predict.py`.
+"""
+
+
 def train_base(
     data_dir: Path,
     models_dir: Path,
     log: Callable[[str], None],
-    epochs: int = 10,
+    epochs: int = 14,
     fit_dir: Path = FIT_DIR,
 ) -> None:
     """Train the multi-task property model and write it to models_dir/screening/.
@@ -233,13 +296,16 @@ def train_base(
 
     result = fit(
         model, train_loader, valid_loader, metric_fn=validation_score, maximize=True,
-        epochs=epochs, lr=1e-3, weight_decay=0.05, warmup_steps=100, patience=5, seed=0,
+        epochs=epochs, lr=1e-3, weight_decay=0.05, warmup_steps=100, patience=6, seed=0,
         progress=progress, checkpoint_dir=fit_dir,
     )  # fmt: skip
     out_dir = models_dir / MODEL_NAME
     training_mols = {task.head: [e.mol for e in splits[task.head]["train"]] for task in TASKS}
     save_model(model, out_dir, scaling, training_mols)
     (out_dir / "training_history.json").write_text(json.dumps(result.history, indent=1) + "\n")
+    valid = collect_predictions(model, valid_loader)
+    metrics = task_metrics(valid.heads, valid.targets, scaling)
+    (out_dir / "MODEL_CARD.md").write_text(model_card(model, metrics, result.best_epoch, epochs))
     log(
         f"best valid score {result.best_metric:.4f} at epoch {result.best_epoch + 1}; "
         f"wrote {out_dir} in {time.monotonic() - started:.0f}s"
