@@ -15,17 +15,21 @@ class ReasonSerializer(serializers.Serializer):
 class ScoreResponseSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
     application_id = serializers.IntegerField(help_text="Id of the stored result row (for outcome uploads).")
-    model = serializers.ChoiceField(choices=ScoringModel.choices)
+    model = serializers.CharField(help_text="The scoring model: german or taiwan.")
     pd = serializers.FloatField(help_text="Calibrated probability of default.")
     score = serializers.IntegerField()
     grade = serializers.CharField()
-    decision = serializers.ChoiceField(choices=["approve", "refer", "decline"])
+    decision = serializers.CharField(help_text="approve, refer or decline.")
     reasons = ReasonSerializer(many=True)
     policy_rules = serializers.ListField(child=serializers.CharField())
 
 
 class ScoredApplicationSerializer(serializers.ModelSerializer):
     reasons = ReasonSerializer(many=True, read_only=True)
+    # Plain strings: the same choice sets as elsewhere would get two enum names in the schema.
+    model_name = serializers.CharField(read_only=True, help_text="german or taiwan.")
+    status = serializers.CharField(read_only=True, help_text="scored or error.")
+    decision = serializers.CharField(read_only=True, help_text="approve, refer or decline; empty for error rows.")
 
     class Meta:
         model = ScoredApplication
