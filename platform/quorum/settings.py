@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "quorum.tenancy.middleware.TenantMiddleware",
+    "quorum.web.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "quorum.urls"
