@@ -13,6 +13,7 @@ local directory holding that version's PEFT files (the platform fetches it from 
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 import time
@@ -156,6 +157,10 @@ class DynamicBatcher:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def submit(self, rows: list[Row], adapter_id: str | None) -> Future:
         """Queue rows (at most max_batch_size) for one adapter; a Future of their result."""
@@ -331,6 +336,10 @@ class ModelServer:
     def max_batch_size(self) -> int:
         return self._batcher.max_batch_size
 
+    @property
+    def closed(self) -> bool:
+        return self._batcher.closed
+
     def predict(
         self,
         rows: Sequence[Row] | Mapping[str, torch.Tensor],
@@ -441,7 +450,8 @@ def _concat_outputs(parts: list[dict[str, torch.Tensor]], token_heads: set[str])
     return merged
 
 
-_SERVERS: dict[Path, ModelServer] = {}
+# Keyed by process id too: a forked worker child has no batcher thread of its parent's server.
+_SERVERS: dict[tuple[int, Path], ModelServer] = {}
 _SERVERS_LOCK = threading.Lock()
 
 
@@ -449,12 +459,12 @@ def get_server(checkpoint_dir: str | Path, **options: Any) -> ModelServer:
     """The process's server for ``checkpoint_dir``, created on first use with ``options``.
 
     Later calls return the same server (their options are not applied again), so a worker
-    holds each model once however many jobs use it.
+    holds each model once however many jobs use it; a closed server is replaced.
     """
-    key = Path(checkpoint_dir).resolve()
+    key = (os.getpid(), Path(checkpoint_dir).resolve())
     with _SERVERS_LOCK:
         server = _SERVERS.get(key)
-        if server is None:
-            server = ModelServer(key, **options)
+        if server is None or server.closed:
+            server = ModelServer(key[1], **options)
             _SERVERS[key] = server
         return server

@@ -245,6 +245,9 @@ def test_get_server_holds_one_model_per_checkpoint(tmp_path):
         assert server.predict(_text_rows(1, 0))["label"].shape == (1, 3)
     finally:
         server.close()
+    replacement = get_server(tmp_path / "ckpt")
+    assert replacement is not server and not replacement.closed
+    replacement.close()
 
 
 def test_int8_server_applies_adapters_close_to_the_fp32_server(tmp_path):
