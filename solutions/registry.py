@@ -33,6 +33,11 @@ class Solution:
     # evaluate(data_dir, models_dir, log) -> markdown report on the test splits, baselines beside.
     evaluate: Callable[[Path, Path, Callable[[str], None]], str] | None = None
     bench_module: str | None = None  # dotted module run by `make bench` (python -m ...)
+    # Dotted module of the tenant adapter hooks (datasets, batches, holdout metric):
+    # the protocol is quorum.adapters.spec.AdapterHooks.
+    adapters: str | None = None
+    # False for a platform job kind (adapter training) that is not a solution users pick.
+    listed: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -63,4 +68,4 @@ def get(name: str) -> Solution:
 
 
 def all_solutions() -> list[Solution]:
-    return sorted(_solutions.values(), key=lambda s: s.title)
+    return sorted((s for s in _solutions.values() if s.listed), key=lambda s: s.title)

@@ -12,6 +12,7 @@ from solutions import registry
 
 PLATFORM_PREFIXES = {
     "",
+    "adapters",
     "admin",
     "api",
     "audit",
@@ -30,6 +31,7 @@ for _solution in registry.all_solutions():
 urlpatterns = [
     path("api/v1/", include("quorum.api.urls")),
     path("admin/", admin.site.urls),
+    path("adapters/", include("quorum.adapters.urls")),
     *[
         path(f"{solution.name}/", include(solution.web_urls))
         for solution in registry.all_solutions()

@@ -32,5 +32,6 @@ class LoansConfig(AppConfig):
                 train_base=training.train_base,
                 evaluate=evaluation.evaluate,
                 bench_module="solutions.loans.bench",
+                adapters="solutions.loans.adapters",
             )
         )

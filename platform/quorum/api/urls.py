@@ -36,6 +36,7 @@ urlpatterns = [
         name="webhook-delivery-list",
     ),
     path("audit-events/", views.AuditEventListView.as_view(), name="audit-event-list"),
+    path("adapters/", include("quorum.adapters.api.urls")),
     # The schema and its docs are public and work offline (Swagger UI from the sidecar package).
     path(
         "schema/",

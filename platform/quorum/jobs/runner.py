@@ -47,7 +47,7 @@ class JobContext:
     params: dict
     files: list[JobFile]
     lease_owner: str
-    adapter: Any = None  # the tenant's active adapter, once tenant adapters land
+    adapter: Any = None  # the AdapterVersion the job runs with (quorum.adapters), or None
     _lease_lost: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def open_file(self, job_file: JobFile) -> IO[bytes]:
@@ -113,6 +113,8 @@ def run_job(job_id: str, lease_owner: str) -> services.Claim:
 
 
 def _run_claimed(job: Job, lease_owner: str) -> None:
+    from quorum.adapters.services import adapter_for_job
+
     job_id = str(job.pk)
     solution = registry.get(job.solution)
     context = JobContext(
@@ -121,6 +123,7 @@ def _run_claimed(job: Job, lease_owner: str) -> None:
         params=job.params,
         files=list(job.files.all()),
         lease_owner=lease_owner,
+        adapter=adapter_for_job(job),  # the version recorded when the job was created
     )
     logger.info("job %s: attempt %s of %s starts", job_id, job.attempts, job.solution)
     with heartbeat(job_id, lease_owner, context._lease_lost):

@@ -1,0 +1,127 @@
+"""Tenant adapter hooks of loan risk scoring (the `quorum.adapters.spec.AdapterHooks` protocol).
+
+A lender's dataset is a CSV of applications in the base model's fields plus its label column
+(``bad_credit`` for german, ``default_next_month`` for taiwan: the schema's ``target``, 1 =
+default). Its reviewed corrections are the observed outcomes it uploaded for scored
+applications. The holdout metric is ROC AUC of the default head; the head trains alongside the
+LoRA weights, since a lender's base rate differs from the base model's.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from quorum.adapters.spec import DatasetReport
+from solutions.loans import services
+from solutions.loans.features import encode
+from solutions.loans.parsing import UnreadableFile, read_csv
+from solutions.loans.schema import FeatureSchema
+from solutions.loans.scoring import HEAD
+from solutions.loans.training import valid_auc
+
+LABEL = "label"  # key of the 0/1 outcome in a stored row
+metric_name = "AUC"
+maximize = True
+dataset_kinds = (".csv",)
+
+
+def base_models() -> list[str]:
+    return sorted(p.name for p in services.models_dir().iterdir() if (p / "config.json").is_file()) if services.models_dir().is_dir() else []
+
+
+def base_model_dir(base_model: str) -> Path:
+    return services.models_dir() / base_model
+
+
+def _schema(base_model: str) -> FeatureSchema:
+    return FeatureSchema.load(base_model_dir(base_model) / "schema.json")
+
+
+def _label(raw: Any) -> int | None:
+    text = str(raw).strip().lower()
+    if text in ("1", "1.0", "true", "yes", "default", "bad"):
+        return 1
+    if text in ("0", "0.0", "false", "no", "repaid", "good"):
+        return 0
+    return None
+
+
+def _report(schema: FeatureSchema, labelled: list[tuple[int, dict[str, Any], Any]],
+            rejected: list[dict[str, Any]] | None = None) -> DatasetReport:
+    rows: list[dict[str, Any]] = []
+    rejected = list(rejected or [])
+    for number, application, raw_label in labelled:
+        label = _label(raw_label)
+        if label is None:
+            rejected.append({"row": number, "reason": f"{schema.target} must be 0 or 1, got {raw_label!r}"})
+            continue
+        clean, errors = schema.validate(application)
+        if errors:
+            field, messages = next(iter(errors.items()))
+            rejected.append({"row": number, "reason": f"{field}: {messages[0]}"})
+            continue
+        rows.append({**clean, LABEL: label})
+    counts = Counter("default" if row[LABEL] else "repaid" for row in rows)
+    return DatasetReport(rows=rows, rejected=rejected, label_counts=dict(sorted(counts.items())))
+
+
+def parse_dataset(base_model: str, filename: str, data: bytes) -> DatasetReport:
+    """Validate a CSV of labelled applications; each row is accepted or rejected with a reason."""
+    schema = _schema(base_model)
+    try:
+        text = io.StringIO(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return DatasetReport(rows=[], rejected=[{"row": 0, "reason": "the file is not UTF-8 text"}])
+    labelled, unreadable = [], []
+    try:
+        for number, row in enumerate(read_csv(text), start=1):
+            if row.error:
+                unreadable.append({"row": number, "reason": row.error})
+                continue
+            application = dict(row.application)
+            raw_label = application.pop(schema.target, None)
+            application.pop(services.REFERENCE_FIELD, None)
+            labelled.append((number, application, raw_label))
+    except UnreadableFile as exc:
+        return DatasetReport(rows=[], rejected=[{"row": 0, "reason": str(exc)}])
+    if labelled and all(raw is None for _, _, raw in labelled):
+        return DatasetReport(rows=[], rejected=[{"row": 0, "reason": f"the CSV has no {schema.target} column"}])
+    return _report(schema, labelled, unreadable)
+
+
+def corrections(tenant: Any, base_model: str) -> DatasetReport:
+    """The outcomes the lender recorded for applications scored with ``base_model``."""
+    from solutions.loans.models import Outcome
+
+    schema = _schema(base_model)
+    outcomes = Outcome.objects.filter(application__model_name=base_model).select_related("application")
+    labelled = []
+    for number, outcome in enumerate(outcomes.order_by("uploaded_at"), start=1):
+        application = dict(outcome.application.input) if isinstance(outcome.application.input, dict) else {}
+        application.pop(services.REFERENCE_FIELD, None)
+        labelled.append((number, application, int(outcome.defaulted)))
+    return _report(schema, labelled)
+
+
+def batches(base_model: str, rows: list[dict[str, Any]], batch_size: int) -> list[dict[str, torch.Tensor]]:
+    schema = _schema(base_model)
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        batch = encode(schema, chunk)
+        batch[HEAD] = torch.tensor([row[LABEL] for row in chunk], dtype=torch.long)
+        out.append(batch)
+    return out
+
+
+def metric(heads: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> float:
+    return float(valid_auc(heads, targets))
+
+
+def modules_to_save(base_model: str) -> list[str]:
+    return [f"heads.{HEAD}"]
