@@ -7,7 +7,8 @@ adapter of the batch in a slot of the multi-LoRA model (loading it through the a
 if needed), runs ONE forward with each row's slot, and hands each caller its own rows.
 
 Adapters are keyed by their immutable version id; ``adapter_resolver(version_id)`` gives the
-local directory holding that version's PEFT files (the platform fetches it from storage).
+local directory holding that version's PEFT files (the platform fetches it from storage). A
+server given no resolver uses the process-wide one set by `set_adapter_resolver`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "ServerClosed",
     "collate",
     "get_server",
+    "set_adapter_resolver",
     "split_rows",
 ]
 
@@ -55,6 +57,22 @@ PAD_VALUES: dict[str, float | bool | int] = {
 }
 # The mask that collate adds when rows of a sequence key differ in length and no mask was given.
 _MASK_FOR = {"input_ids": "attention_mask", "atom_features": "atom_mask"}
+
+
+# The resolver of servers created without one (the platform's adapters app sets it once per
+# process, so solutions calling get_server need not know where adapters are stored).
+_process_resolver: AdapterResolver | None = None
+
+
+def set_adapter_resolver(resolver: AdapterResolver | None) -> None:
+    """Set how servers without their own resolver find an adapter version's directory."""
+    global _process_resolver
+    _process_resolver = resolver
+
+
+def _resolve_with_process_resolver(adapter_id: str) -> str | Path:
+    # Without any resolver an adapter id is taken to be a local directory path.
+    return _process_resolver(adapter_id) if _process_resolver is not None else Path(adapter_id)
 
 
 class ServerClosed(RuntimeError):
@@ -323,7 +341,7 @@ class ModelServer:
             quantize_model(self.model)
         self.adapters = AdapterCache(
             self.multi,
-            adapter_resolver or Path,
+            adapter_resolver or _resolve_with_process_resolver,
             max_count=adapter_cache_count,
             max_bytes=adapter_cache_bytes,
         )

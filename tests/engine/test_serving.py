@@ -26,6 +26,7 @@ from engine.serving import (
     ServerClosed,
     collate,
     get_server,
+    set_adapter_resolver,
     split_rows,
 )
 from tests.engine.helpers import tiny_config
@@ -260,3 +261,17 @@ def test_int8_server_applies_adapters_close_to_the_fp32_server(tmp_path):
             outputs.append(server.predict(rows, "a"))
     assert any(type(m).__name__ == "Int8Linear" for m in server.model.modules())
     torch.testing.assert_close(outputs[1]["label"], outputs[0]["label"], atol=2e-2, rtol=5e-2)
+
+
+def test_servers_without_a_resolver_use_the_process_resolver(tmp_path):
+    base = _base()
+    _adapter(base, tmp_path / "version-7", seed=1)
+    set_adapter_resolver(lambda version: tmp_path / f"version-{version}")
+    try:
+        with ModelServer(model=copy.deepcopy(base), max_batch_size=4, max_wait_ms=0) as server:
+            adapted = server.predict(_text_rows(2, 0), "7")
+            plain = server.predict(_text_rows(2, 0))
+    finally:
+        set_adapter_resolver(None)
+    assert server.adapters.cached_ids() == ["7"]
+    assert not torch.allclose(adapted["label"], plain["label"])
