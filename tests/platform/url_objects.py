@@ -25,6 +25,7 @@ from quorum.tenancy import services as tenancy_services
 from quorum.tenancy.models import Tenant
 from quorum.tenancy.scoping import tenant_scope
 from solutions import registry
+from tests.platform.adapters import builders as adapter_builders
 from tests.solutions.defects.builders import one_inspection_result
 
 ObjectBuilder = Callable[[Tenant, Any, str], tuple[str, str]]
@@ -70,6 +71,9 @@ URL_KWARG_BUILDERS: dict[str, ObjectBuilder] = {
     "job_id": build_job,
     "api_key_id": build_api_key,
     "webhook_endpoint_id": build_webhook_endpoint,
+    "adapter_dataset_id": adapter_builders.build_adapter_dataset,
+    "adapter_training_run_id": adapter_builders.build_adapter_training_run,
+    "adapter_version_id": adapter_builders.build_adapter_version,
 }
 
 
