@@ -275,3 +275,24 @@ def test_servers_without_a_resolver_use_the_process_resolver(tmp_path):
         set_adapter_resolver(None)
     assert server.adapters.cached_ids() == ["7"]
     assert not torch.allclose(adapted["label"], plain["label"])
+
+
+def test_a_batch_with_more_adapters_than_slots_runs_in_several_forwards(tmp_path):
+    base = _base()
+    paths = _sized_adapters(tmp_path, base)
+    reference = copy.deepcopy(base)
+    reference_multi = enable_multi_lora(reference, 3)
+    for slot, path in enumerate(paths.values()):
+        reference_multi.load_directory(slot, path)
+    rows = {name: _text_rows(1, seed=i) for i, name in enumerate(paths)}
+    # Three one-row requests fill a batch of 3, but only two adapters fit in the cache at once.
+    server = ModelServer(model=copy.deepcopy(base), max_batch_size=3, max_wait_ms=2000, adapter_cache_count=2, adapter_resolver=paths.__getitem__)
+    with ThreadPoolExecutor(3) as pool:
+        futures = {name: pool.submit(server.predict, rows[name], name) for name in paths}
+        outputs = {name: future.result() for name, future in futures.items()}
+    server.close()
+    assert server.batches_run == 2
+    for slot, name in enumerate(paths):
+        with torch.no_grad():
+            alone = reference(collate(rows[name]), adapter_ids=torch.tensor([slot])).heads["label"]
+        torch.testing.assert_close(outputs[name]["label"], alone, atol=1e-5, rtol=1e-4)
