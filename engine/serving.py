@@ -27,7 +27,15 @@ from typing import Any
 
 import torch
 
-from engine.lora import MultiLoraModel, adapter_nbytes, enable_multi_lora, load_adapter_weights
+from engine.checkpoint import load_checkpoint
+from engine.lora import (
+    AdapterError,
+    MultiLoraModel,
+    adapter_nbytes,
+    enable_multi_lora,
+    load_adapter_weights,
+)
+from engine.quant import quantize_model
 
 __all__ = [
     "AdapterCache",
@@ -288,8 +296,8 @@ class AdapterCache:
         config, tensors = load_adapter_weights(self.resolver(adapter_id), self.multi.model)
         nbytes = adapter_nbytes(tensors)
         if nbytes > self.max_bytes:
-            raise MemoryError(
-                f"adapter {adapter_id} needs {nbytes} bytes, more than the cache's {self.max_bytes}"
+            raise AdapterError(
+                f"adapter {adapter_id} needs {nbytes} bytes, more than this server's adapter cache holds ({self.max_bytes})"
             )
         while len(self._entries) >= self.max_count or self.nbytes + nbytes > self.max_bytes:
             victim = next((key for key in self._entries if key not in pinned), None)
@@ -329,15 +337,11 @@ class ModelServer:
         if (checkpoint_dir is None) == (model is None):
             raise ValueError("give either checkpoint_dir or model")
         if model is None:
-            from engine.checkpoint import load_checkpoint
-
             model = load_checkpoint(checkpoint_dir, map_location=device)  # type: ignore[arg-type]
         self.model = model.eval()
         self.device = torch.device(device)
         self.multi = enable_multi_lora(self.model, max_adapters=adapter_cache_count)
         if int8:
-            from engine.quant import quantize_model
-
             quantize_model(self.model)
         self.adapters = AdapterCache(
             self.multi,
