@@ -26,6 +26,7 @@ from quorum.tenancy.models import Tenant
 from quorum.tenancy.scoping import tenant_scope
 from solutions import registry
 from tests.platform.adapters import builders as adapter_builders
+from tests.solutions.contracts.builders import build_finding, one_contract_document
 from tests.solutions.defects.builders import one_inspection_result
 
 ObjectBuilder = Callable[[Tenant, Any, str], tuple[str, str]]
@@ -42,6 +43,7 @@ def solution_of_route(route: str) -> str:
 # solution name -> fills a succeeded job of that solution with one result (row index 0).
 JOB_RESULT_BUILDERS: dict[str, Callable[[Job], None]] = {
     "defects": one_inspection_result,
+    "contracts": one_contract_document,
 }
 
 
@@ -71,6 +73,7 @@ URL_KWARG_BUILDERS: dict[str, ObjectBuilder] = {
     "job_id": build_job,
     "api_key_id": build_api_key,
     "webhook_endpoint_id": build_webhook_endpoint,
+    "finding_id": build_finding,
     "adapter_dataset_id": adapter_builders.build_adapter_dataset,
     "adapter_training_run_id": adapter_builders.build_adapter_training_run,
     "adapter_version_id": adapter_builders.build_adapter_version,

@@ -1,0 +1,200 @@
+"""Training of the shipped clause model, from the CUAD training contracts only.
+
+Three steps, every one through the engine:
+1. a WordPiece tokenizer (engine.tokenizer.TextTokenizer.train) on the training contracts' text;
+2. pretraining of a small MoE text model with a masked-token objective: a `token` head over the
+   vocabulary whose targets are -100 except at masked positions (15 % of tokens; 80 % of those
+   replaced by [UNK], which stands in for a mask token, 10 % by a random token, 10 % kept);
+3. fine-tuning of the pretrained trunk with a `multilabel` head over the 41 CUAD categories on
+   sentence segments (datasets.py labels them), then the decision threshold that maximises
+   micro-F1 on every segment of the validation contracts.
+Checkpoints land in models/contracts/clauses/ beside MODEL_CARD.md.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from engine.checkpoint import save_checkpoint
+from engine.config import HeadSpec, ModelConfig
+from engine.model import MoETransformer
+from engine.tokenizer import TextTokenizer
+from engine.train import collect_predictions, fit, seed_everything
+from solutions.contracts.classifier import HEAD, LABELS_FILE, MAX_TOKENS
+from solutions.contracts.datasets import ContractSegments, categories, load_split, read_contracts
+
+MODEL_NAME = "clauses"
+MLM_HEAD = "mlm"
+MASK_RATE = 0.15
+UNK_ID = 1
+VOCAB_SIZE = 4000
+PRETRAIN_WINDOW = 64
+VALID_CONTRACTS = 20  # validation contracts for early stopping and the threshold (CPU time)
+
+
+def model_config(vocab_size: int, heads: list[HeadSpec]) -> ModelConfig:
+    return ModelConfig(d_model=64, n_layers=2, n_heads=4, n_experts=4, top_k=2, n_shared_experts=1,
+                       expert_hidden=128, encoder="text", vocab_size=vocab_size, max_len=PRETRAIN_WINDOW, heads=heads)
+
+
+class MaskedWindows(Dataset):
+    """Token windows with fresh masking every time a row is read (dynamic masking)."""
+
+    def __init__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int, seed: int = 0) -> None:
+        self.input_ids, self.attention_mask, self.vocab_size = input_ids, attention_mask, vocab_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        ids, real = self.input_ids[i].clone(), self.attention_mask[i]
+        chosen = (torch.rand(ids.shape, generator=self.generator) < MASK_RATE) & real
+        targets = torch.where(chosen, ids, torch.full_like(ids, -100))
+        roll = torch.rand(ids.shape, generator=self.generator)
+        ids[chosen & (roll < 0.8)] = UNK_ID
+        random_tokens = torch.randint(2, self.vocab_size, ids.shape, generator=self.generator)
+        swap = chosen & (roll >= 0.8) & (roll < 0.9)
+        ids[swap] = random_tokens[swap]
+        return {"input_ids": ids, "attention_mask": real, MLM_HEAD: targets}
+
+
+class SegmentRows(Dataset):
+    """Tokenised segments with their multi-hot labels."""
+
+    def __init__(self, tokenizer: TextTokenizer, texts: list[str], labels: np.ndarray) -> None:
+        encoded = tokenizer.encode(texts, max_length=MAX_TOKENS, pad_to_max=True)
+        self.input_ids, self.attention_mask = encoded["input_ids"], encoded["attention_mask"]
+        self.labels = torch.from_numpy(labels.astype(np.float32))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.input_ids[i], "attention_mask": self.attention_mask[i], HEAD: self.labels[i]}
+
+
+def pretraining_windows(tokenizer: TextTokenizer, texts: list[str], max_windows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ids, masks = [], []
+    for text in texts:
+        windows = tokenizer.encode_windows(text, max_length=PRETRAIN_WINDOW, stride=PRETRAIN_WINDOW)
+        ids.append(windows["input_ids"])
+        masks.append(windows["attention_mask"])
+    input_ids = torch.cat([torch.nn.functional.pad(t, (0, PRETRAIN_WINDOW - t.shape[1])) for t in ids])
+    attention_mask = torch.cat([torch.nn.functional.pad(t, (0, PRETRAIN_WINDOW - t.shape[1])) for t in masks])
+    keep = torch.randperm(len(input_ids), generator=torch.Generator().manual_seed(seed))[:max_windows]
+    return input_ids[keep], attention_mask[keep]
+
+
+def balanced_rows(contracts: list[ContractSegments], negatives_per_positive: float, seed: int) -> tuple[list[str], np.ndarray]:
+    """Every labelled segment plus a sample of "no clause" segments."""
+    texts = [t for c in contracts for t in c.segment_texts()]
+    labels = np.concatenate([c.labels for c in contracts])
+    positive = labels.any(axis=1)
+    rng = np.random.default_rng(seed)
+    negatives = np.flatnonzero(~positive)
+    n_negatives = min(len(negatives), int(positive.sum() * negatives_per_positive))
+    chosen = np.sort(np.concatenate([np.flatnonzero(positive), rng.choice(negatives, n_negatives, replace=False)]))
+    return [texts[i] for i in chosen], labels[chosen]
+
+
+def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold on scores that maximises micro-F1 over every (segment, category) cell."""
+    order = np.argsort(-scores.ravel())
+    truth = labels.ravel()[order]
+    true_positives = np.cumsum(truth)
+    f1 = 2 * true_positives / (np.arange(1, len(truth) + 1) + truth.sum())
+    best = int(np.argmax(f1))
+    return float(scores.ravel()[order][best])
+
+
+def train_base(data_dir: Path, models_dir: Path, log: Callable[[str], None],
+               pretrain_windows: int = 8000, pretrain_epochs: int = 1,
+               finetune_epochs: int = 1, negatives_per_positive: float = 1.5, seed: int = 0,
+               train_limit: int | None = None) -> dict:
+    """Train tokenizer, pretraining and fine-tuning; write models_dir/clauses/. Returns metrics."""
+    seed_everything(seed)
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    names = categories(data_dir)
+    started = time.monotonic()
+    train_texts = [row["text"] for index, row in enumerate(read_contracts(data_dir, "train"))
+                   if train_limit is None or index < train_limit]
+    tokenizer = TextTokenizer.train(train_texts, vocab_size=VOCAB_SIZE, min_frequency=2)
+    log(f"tokenizer: {tokenizer.vocab_size} tokens from {len(train_texts)} training contracts")
+
+    input_ids, attention_mask = pretraining_windows(tokenizer, train_texts, pretrain_windows, seed)
+    cut = max(1, len(input_ids) // 20)
+    pretrain_model = MoETransformer(model_config(tokenizer.vocab_size, [HeadSpec(MLM_HEAD, "token", tokenizer.vocab_size)]))
+    pretrain = fit(
+        pretrain_model,
+        DataLoader(MaskedWindows(input_ids[cut:], attention_mask[cut:], tokenizer.vocab_size, seed), batch_size=32, shuffle=True),
+        DataLoader(MaskedWindows(input_ids[:cut], attention_mask[:cut], tokenizer.vocab_size, seed + 1), batch_size=64),
+        epochs=pretrain_epochs, lr=1e-3, warmup_steps=100, seed=seed, progress_every=100,
+        progress=lambda e: log(f"pretrain {e['event']} {e.get('step')}/{e.get('total_steps')} loss {e.get('train_loss', 0):.3f}"
+                               + (f" valid {e['valid_loss']:.3f}" if e["event"] == "epoch" else "")),
+    )
+    log(f"pretraining: masked-token valid loss {pretrain.best_metric:.3f} on {len(input_ids) - cut} windows")
+
+    train = load_split(data_dir, "train", names, limit=train_limit)
+    valid = load_split(data_dir, "valid", names, limit=VALID_CONTRACTS)
+    train_texts_seg, train_labels = balanced_rows(train, negatives_per_positive, seed)
+    valid_texts_seg, valid_labels = balanced_rows(valid, negatives_per_positive, seed)
+    model = MoETransformer(model_config(tokenizer.vocab_size, [HeadSpec(HEAD, "multilabel", len(names))]))
+    # The trunk (encoder, blocks, norm) comes from pretraining; the clause head starts fresh.
+    trunk = {k: v for k, v in pretrain_model.state_dict().items() if not k.startswith("heads.")}
+    missing, unexpected = model.load_state_dict(trunk, strict=False)
+    assert not unexpected and all(k.startswith("heads.") for k in missing), (missing, unexpected)
+    finetune = fit(
+        model,
+        DataLoader(SegmentRows(tokenizer, train_texts_seg, train_labels), batch_size=32, shuffle=True),
+        DataLoader(SegmentRows(tokenizer, valid_texts_seg, valid_labels), batch_size=128),
+        epochs=finetune_epochs, lr=1e-3, warmup_steps=100, seed=seed, progress_every=100,
+        progress=lambda e: log(f"finetune {e['event']} {e.get('step')}/{e.get('total_steps')} loss {e.get('train_loss', 0):.3f}"
+                               + (f" valid {e['valid_loss']:.3f}" if e["event"] == "epoch" else "")),
+    )
+    log(f"fine-tuning: valid loss {finetune.best_metric:.4f} on {len(train_labels)} training segments")
+
+    # Threshold on every validation segment (not the balanced sample): the real class balance.
+    all_valid_texts = [t for c in valid for t in c.segment_texts()]
+    all_valid_labels = np.concatenate([c.labels for c in valid])
+    loader = DataLoader(SegmentRows(tokenizer, all_valid_texts, all_valid_labels), batch_size=128)
+    scores = torch.sigmoid(collect_predictions(model, loader).heads[HEAD].float()).numpy()
+    threshold = best_threshold(scores, all_valid_labels)
+    out_dir = Path(models_dir) / MODEL_NAME
+    labels_json = json.dumps({"categories": names, "threshold": threshold}, indent=1)
+    save_checkpoint(model, out_dir, extra_files={"tokenizer.json": tokenizer.to_json(), LABELS_FILE: labels_json})
+    metrics = {"pretrain_valid_loss": pretrain.best_metric, "finetune_valid_loss": finetune.best_metric,
+               "threshold": threshold, "train_segments": len(train_labels), "minutes": (time.monotonic() - started) / 60}
+    (out_dir / "MODEL_CARD.md").write_text(model_card(metrics, len(train), len(valid)))
+    log(f"saved {out_dir} ({metrics['minutes']:.1f} min); threshold {threshold:.3f}")
+    return metrics
+
+
+def model_card(metrics: dict, n_train: int, n_valid: int) -> str:
+    return f"""# Clause classifier (contracts)
+
+The engine's own MoE text model (d_model 64, 2 layers, 4 routed experts top-2 + 1 shared),
+with its own WordPiece tokenizer ({VOCAB_SIZE} tokens), tagging sentence segments of a contract
+with the 41 CUAD categories (multi-label; no category = "no clause").
+
+- **Data:** CUAD v1 (The Atticus Project; Hendrycks et al., NeurIPS 2021), license CC BY 4.0.
+  Contracts are public SEC EDGAR filings.
+- **Split:** by contract, seed 42, as in `../shared/data/contracts`: tokenizer, pretraining and
+  fine-tuning use the {n_train} training contracts; the decision threshold and the checkpoint choice
+  the first {n_valid} validation contracts; the test contracts only the evaluation
+  (`python manage.py evaluate contracts`, docs/evaluation/contracts.md).
+- **Pretraining:** masked-token objective (15 % of tokens; [UNK] serves as the mask token) over
+  {PRETRAIN_WINDOW}-token windows of the training contracts; valid loss {metrics['pretrain_valid_loss']:.3f}.
+- **Fine-tuning:** multi-label head on the pooled output of each sentence segment ({MAX_TOKENS}
+  tokens at most); all labelled segments plus a sample of unlabelled ones
+  ({metrics['train_segments']} rows); valid loss {metrics['finetune_valid_loss']:.4f}.
+- **Threshold:** {metrics['threshold']:.3f} (best micro-F1 over every validation segment).
+- **Training time:** {metrics['minutes']:.0f} minutes on a shared 2-core CPU.
+- **Limits:** a small model trained for minutes; it is a first pass for a human reviewer, not a
+  substitute for one. Categories with few training excerpts are rarely found.
+"""
