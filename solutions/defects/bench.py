@@ -38,10 +38,19 @@ def synthetic_zip(count: int) -> bytes:
     return buffer.getvalue()
 
 
-def rate(count: int, run: object) -> float:
-    started = time.perf_counter()
-    run()  # type: ignore[operator]
-    return count / (time.perf_counter() - started)
+def best_rates(count: int, runs: dict[str, object], rounds: int = 3) -> dict[str, float]:
+    """Images per second of each run, best of `rounds`, the runs taking turns.
+
+    The CPU is shared with other work: alternating spreads its load over both paths, and the
+    best round is what this machine can do.
+    """
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()  # type: ignore[operator]
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: count / seconds for name, seconds in best.items()}
 
 
 def main() -> None:
@@ -83,11 +92,14 @@ def main() -> None:
     ]))
 
     bare = load_inspector(model_dir)
-    bare.predict(pixels[:64])  # warm-up outside the timing
-    bare_rate = rate(count, lambda: bare.predict(pixels, batch_size=64))
     served = served_inspector(model_dir, max_batch_size=64)
-    served.predict(pixels[:64])
-    served_rate = rate(count, lambda: served.predict(pixels, batch_size=64))
+    for inspector in (bare, served):  # warm-up outside the timing, every batch shape included
+        inspector.predict(pixels, batch_size=64)
+    rates = best_rates(count, {
+        "bare": lambda: bare.predict(pixels, batch_size=64),
+        "served": lambda: served.predict(pixels, batch_size=64),
+    })
+    bare_rate, served_rate = rates["bare"], rates["served"]
 
     archive = synthetic_zip(count)
     tenant = create_tenant(name="Bench", slug="bench")
@@ -123,8 +135,8 @@ def main() -> None:
         "",
         "| path | images/s | vs bare forward |",
         "| --- | --- | --- |",
-        f"| bare model forward (prepared tensors, batch 64) | {bare_rate:.1f} | 1.00 |",
-        f"| engine model server (dynamic batcher, multi-LoRA model) | {served_rate:.1f} | {served_rate / bare_rate:.2f} |",
+        f"| bare model forward (prepared tensors, batch 64, best of 3) | {bare_rate:.1f} | 1.00 |",
+        f"| engine model server (dynamic batcher, multi-LoRA model, best of 3) | {served_rate:.1f} | {served_rate / bare_rate:.2f} |",
         f"| end-to-end job: ZIP of {count} images through the job runner (intake, decode, predict, "
         f"decide, boxes, PNGs to storage, rows saved) | {job_rate:.1f} | {job_rate / bare_rate:.2f} |",
         "",
