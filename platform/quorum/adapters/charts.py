@@ -35,9 +35,9 @@ def loss_curve_svg(curve: list[dict]) -> SafeString:
         '<svg class="loss-curve" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
         'aria-label="Loss per epoch">{legend}'
         '<line x1="{p}" y1="{b}" x2="{r}" y2="{b}" stroke="#94a3b8"/>'
-        '<text x="{p}" y="{t}" font-size="10">{high:.4f}</text>'
-        '<text x="{p}" y="{lb}" font-size="10">{low:.4f}</text>'
+        '<text x="{p}" y="{t}" font-size="10">{high}</text>'
+        '<text x="{p}" y="{lb}" font-size="10">{low}</text>'
         '<text x="{r}" y="{t2}" font-size="10" text-anchor="end">epoch {last}</text>{lines}</svg>',
         w=WIDTH, h=HEIGHT, legend=legend, p=PAD, b=HEIGHT - PAD, r=WIDTH - PAD, t=PAD - 4,
-        lb=HEIGHT - PAD + 12, t2=HEIGHT - 8, high=high, low=low, last=last_epoch, lines=lines,
+        lb=HEIGHT - PAD + 12, t2=HEIGHT - 8, high=f"{high:.4f}", low=f"{low:.4f}", last=last_epoch, lines=lines,
     )

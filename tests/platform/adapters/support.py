@@ -50,3 +50,37 @@ def run_job_now(job: Job) -> Job:
     """Run a queued job in this process, as a worker would, and return it reloaded."""
     runner.run_job(str(job.pk), "test-runner")
     return Job.objects.all_tenants().get(pk=job.pk)
+
+
+def base_model_dir() -> Path:
+    return Path(settings.QUORUM_MODELS_DIR) / "loans" / BASE_MODEL
+
+
+def peft_adapter_files(seed: int, *, rank: int = 4, model: Any = None) -> dict[str, bytes]:
+    """A LoRA adapter made with plain PEFT (not the engine's helpers) on the german base model,
+    both LoRA matrices random so it changes the outputs: {file name: bytes}."""
+    import tempfile
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from engine.checkpoint import load_checkpoint
+
+    torch.manual_seed(seed)
+    base = model if model is not None else load_checkpoint(base_model_dir())
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(base, config)
+    with tempfile.TemporaryDirectory() as folder:
+        peft_model.save_pretrained(folder, safe_serialization=True)
+        return {name: (Path(folder) / name).read_bytes()
+                for name in ("adapter_config.json", "adapter_model.safetensors")}
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()

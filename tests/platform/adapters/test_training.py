@@ -11,7 +11,7 @@ from tests.platform.adapters.support import BASE_MODEL, run_job_now, synthetic_r
 
 
 def test_training_job_stores_a_version_with_adapter_and_base_metrics(
-    tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_runner
+    tenant_a, admin_a, admin_a_client, django_capture_on_commit_callbacks, in_process_runner
 ):
     dataset = services.create_dataset(tenant=tenant_a, user=admin_a, solution="loans", base_model=BASE_MODEL,
                                       name="lender", filename="lender.csv", data=to_csv(synthetic_rows(160)))
@@ -31,6 +31,8 @@ def test_training_job_stores_a_version_with_adapter_and_base_metrics(
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         assert default_storage.exists(f"tenants/{tenant_a.pk}/adapters/{version.pk}/{name}")
     assert job.result_summary["version_id"] == str(version.pk)
+    progress = admin_a_client.get(f"/adapters/runs/{run.pk}/progress/").content.decode()
+    assert '<svg class="loss-curve"' in progress and f"v{version.number}" in progress
 
     # Activated, it is recorded on the tenant's new loan jobs and handed to their pipeline.
     services.activate(tenant=tenant_a, user=admin_a, version=version)
