@@ -21,6 +21,7 @@ from engine.checkpoint import CONFIG_FILE, load_checkpoint
 from engine.config import HeadSpec, ModelConfig
 from engine.model import MoETransformer
 from engine.serving import get_server
+from quorum.adapters.storage import resolve_adapter
 from solutions.defects.datasets import CLASSES, DEFECT_CLASSES
 
 MODEL_NAME = "inspector"
@@ -112,7 +113,7 @@ def load_inspector(model_dir: Path) -> Inspector:
 def served_inspector(model_dir: Path, adapter_id: str | None = None, **server_options: Any) -> Inspector:
     """An inspector over the process's shared model server (jobs of every tenant batch together)."""
     check_classes(model_dir)
-    server = get_server(model_dir, **server_options)
+    server = get_server(model_dir, adapter_resolver=resolve_adapter, **server_options)
     config = ModelConfig.load(model_dir / CONFIG_FILE)
     return Inspector(lambda batch: server.predict(batch, adapter_id), config)
 

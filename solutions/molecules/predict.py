@@ -21,6 +21,7 @@ from safetensors.numpy import load_file
 
 from engine.heads import regression_mean_std
 from engine.serving import get_server
+from quorum.adapters.storage import resolve_adapter
 from solutions.molecules.chemistry import unpack_fingerprint
 from solutions.molecules.features import featurise
 from solutions.molecules.tasks import endpoint_key
@@ -47,7 +48,8 @@ class PropertyPredictor:
         self.training_fingerprints = {
             head: [unpack_fingerprint(row) for row in rows] for head, rows in stored.items()
         }
-        self.server = get_server(checkpoint_dir)
+        # Tenant adapters are fetched from storage by version id (quorum.adapters).
+        self.server = get_server(checkpoint_dir, adapter_resolver=resolve_adapter)
 
     def endpoints(self) -> list[dict[str, str]]:
         """Every endpoint the model predicts: key, dataset head, label column and unit."""
