@@ -44,6 +44,7 @@ def run(ctx: Any) -> dict[str, Any]:
     except LookupError as exc:
         raise JobFailed(f"The {model_name} scoring model is not installed ({exc}).") from None
     policy = services.policy_for(ctx.tenant)
+    adapter_id = services.adapter_id_for(ctx.adapter, model_name)
     ctx.progress(2, "Reading applications")
     rows = input_rows(ctx)
     grades: Counter[str] = Counter()
@@ -52,7 +53,7 @@ def run(ctx: Any) -> dict[str, Any]:
     for start in range(0, len(rows), ROWS_PER_WRITE):
         chunk = rows[start : start + ROWS_PER_WRITE]
         readable = [row.application for _, row in chunk]
-        scored = services.score_rows(scorer, policy, readable)
+        scored = services.score_rows(scorer, policy, readable, adapter_id)
         results = []
         for offset, ((_, row), (field_errors, score)) in enumerate(zip(chunk, scored, strict=True)):
             if row.error:  # the row could not even be read: its reading error wins
@@ -70,6 +71,7 @@ def run(ctx: Any) -> dict[str, Any]:
         ctx.progress(2 + 97 * done / len(rows), f"Scored {done} of {len(rows)} applications")
     return {
         "model": model_name,
+        "adapter_version": adapter_id,
         "applications": len(rows),
         "scored": len(rows) - errors,
         "errors": errors,

@@ -215,19 +215,22 @@ class LoanScorer:
         return logits[:, 1] - logits[:, 0]
 
     @torch.no_grad()
-    def raw_pd(self, rows: list[dict[str, Any]]) -> np.ndarray:
-        """The model's uncalibrated default probability per clean row."""
+    def raw_pd(self, rows: list[dict[str, Any]], adapter_id: str | None = None) -> np.ndarray:
+        """The model's uncalibrated default probability per clean row, with a tenant adapter
+        (an adapter version id) when given."""
         batch = encode(self.schema, rows)
+        if adapter_id is not None and self.server is None:
+            raise ValueError("tenant adapters are served by the engine's ModelServer: give the scorer a server")
         if self.server is not None:
-            logits = self.server.predict(batch)[HEAD]  # (B, 2)
+            logits = self.server.predict(batch, adapter_id)[HEAD]  # (B, 2)
             logit = logits[:, 1] - logits[:, 0]
         else:
             with self._attribution_lock:  # never while another thread's encoder hook is set
                 logit = self.default_logit(batch)
         return torch.sigmoid(logit).double().numpy()
 
-    def pd(self, rows: list[dict[str, Any]]) -> np.ndarray:
-        return self.calibration.apply(self.raw_pd(rows))
+    def pd(self, rows: list[dict[str, Any]], adapter_id: str | None = None) -> np.ndarray:
+        return self.calibration.apply(self.raw_pd(rows, adapter_id))
 
     def attributions(self, rows: list[dict[str, Any]], steps: int = 16) -> np.ndarray:
         """Integrated gradients per feature, (B, F) in schema order, in default log-odds.
@@ -281,11 +284,15 @@ class LoanScorer:
             result.append(picked)
         return result
 
-    def score(self, rows: list[dict[str, Any]], policy: PolicySettings) -> list[Score]:
-        """Score clean rows (from FeatureSchema.validate) under a tenant's policy."""
+    def score(self, rows: list[dict[str, Any]], policy: PolicySettings, adapter_id: str | None = None) -> list[Score]:
+        """Score clean rows (from FeatureSchema.validate) under a tenant's policy.
+
+        With `adapter_id` the PD comes from the tenant's adapter; the reasons stay those of the
+        base model (attributions run on the scorer's own copy of the base weights).
+        """
         if not rows:
             return []
-        pds = self.pd(rows)
+        pds = self.pd(rows, adapter_id)
         reasons = self.reasons(rows)
         scores = []
         for row, pd, why in zip(rows, pds, reasons, strict=True):

@@ -28,10 +28,11 @@ def models_dir() -> Path:
 @functools.cache
 def _load_scorer(directory: str) -> LoanScorer:
     from engine.serving import get_server
+    from quorum.adapters.storage import resolve_adapter
 
     scorer = LoanScorer.load(directory)
-    # A short batching window: real-time requests wait at most 2 ms for company.
-    scorer.server = get_server(directory, max_batch_size=SCORE_CHUNK, max_wait_ms=2.0)
+    scorer.server = get_server(directory, max_batch_size=settings.QUORUM_BATCH_MAX_SIZE,
+                               max_wait_ms=settings.QUORUM_BATCH_MAX_WAIT_MS, adapter_resolver=resolve_adapter)
     return scorer
 
 
@@ -41,6 +42,13 @@ def get_scorer(model_name: str) -> LoanScorer:
     if not (directory / "config.json").is_file():
         raise LookupError(f"no loan model {model_name!r} under {models_dir()}")
     return _load_scorer(str(directory))
+
+
+def adapter_id_for(adapter: Any, model_name: str) -> str | None:
+    """The version id to serve `adapter` (an AdapterVersion or None) with, if it adapts `model_name`."""
+    if adapter is None or getattr(adapter, "base_model", model_name) != model_name:
+        return None
+    return str(adapter.pk)
 
 
 def policy_for(tenant: Any) -> PolicySettings:
@@ -66,7 +74,8 @@ def split_reference(application: Any) -> tuple[Any, str]:
     return application, ""
 
 
-def score_rows(scorer: LoanScorer, policy: PolicySettings, applications: list[Any]) -> list[tuple[dict[str, list[str]], Score | None]]:
+def score_rows(scorer: LoanScorer, policy: PolicySettings, applications: list[Any],
+               adapter_id: str | None = None) -> list[tuple[dict[str, list[str]], Score | None]]:
     """Validate and score applications; each gets (errors, score) with exactly one of them set."""
     results: list[tuple[dict[str, list[str]], Score | None]] = []
     clean_rows, positions = [], []
@@ -77,7 +86,7 @@ def score_rows(scorer: LoanScorer, policy: PolicySettings, applications: list[An
             clean_rows.append(clean)
             positions.append(len(results) - 1)
     for start in range(0, len(clean_rows), SCORE_CHUNK):
-        chunk = scorer.score(clean_rows[start : start + SCORE_CHUNK], policy)
+        chunk = scorer.score(clean_rows[start : start + SCORE_CHUNK], policy, adapter_id)
         for position, score in zip(positions[start : start + SCORE_CHUNK], chunk, strict=True):
             results[position] = ({}, score)
     return results

@@ -16,6 +16,7 @@ class ScoreResponseSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
     application_id = serializers.IntegerField(help_text="Id of the stored result row (for outcome uploads).")
     model = serializers.CharField(help_text="The scoring model: german or taiwan.")
+    adapter_version = serializers.CharField(allow_null=True, help_text="The tenant adapter version that scored the PD, if any.")
     pd = serializers.FloatField(help_text="Calibrated probability of default.")
     score = serializers.IntegerField()
     grade = serializers.CharField()

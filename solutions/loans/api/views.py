@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from quorum.adapters.services import active_version
 from quorum.api.idempotency import idempotent
 from quorum.api.permissions import IsTenantAdmin, IsTenantMember
 from quorum.jobs.api.serializers import JobSerializer
@@ -73,14 +74,19 @@ class ScoreView(APIView):
         clean, errors = scorer.schema.validate(services.split_reference(application)[0])
         if errors:
             raise ValidationError(errors)
-        policy = services.policy_for(request._request.tenant)
-        score = scorer.score([clean], policy)[0]
+        tenant = request._request.tenant
+        policy = services.policy_for(tenant)
+        adapter_id = services.adapter_id_for(active_version(tenant, "loans"), model_name)
+        score = scorer.score([clean], policy, adapter_id)[0]
         rows: list[ScoredApplication] = []
 
         def record_result(job: Job) -> dict:
             row = services.result_row(job=job, index=0, model_name=model_name, application=application, errors={}, score=score)
             row.save()
             rows.append(row)
+            if adapter_id is not None:  # the audit trail says which tenant model answered
+                job.adapter_version_id = adapter_id
+                job.save(update_fields=["adapter_version_id"])
             return {"model": model_name, "applications": 1, "scored": 1, "errors": 0,
                     "grades": {score.grade: 1}, "decisions": {score.decision: 1}}
 
@@ -89,7 +95,8 @@ class ScoreView(APIView):
             params={"model": model_name, "real_time": True}, api_key=getattr(request._request, "api_key", None),
             request=request._request,
         )
-        body = {"job_id": job.pk, "application_id": rows[0].pk, "model": model_name, **score.to_dict()}
+        body = {"job_id": job.pk, "application_id": rows[0].pk, "model": model_name, "adapter_version": adapter_id,
+                **score.to_dict()}
         return Response(ScoreResponseSerializer(body).data)
 
 

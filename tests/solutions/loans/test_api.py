@@ -140,3 +140,14 @@ def test_csv_reader_keeps_one_row_per_line():
     rows = list(read_applications("p.csv", io.BytesIO(b"amount,age\n1,30\n\n2,40,extra\n3\n")))
     assert [r.application for r in rows] == [{"amount": "1", "age": "30"}, {"amount": "2", "age": "40"}, {"amount": "3"}]
     assert rows[1].error and not rows[0].error and not rows[2].error
+
+
+def test_an_adapter_serves_only_the_base_model_it_adapts():
+    from types import SimpleNamespace
+
+    from solutions.loans.services import adapter_id_for
+
+    version = SimpleNamespace(pk="v-1", base_model="taiwan")
+    assert adapter_id_for(version, "taiwan") == "v-1"
+    assert adapter_id_for(version, "german") is None
+    assert adapter_id_for(None, "german") is None

@@ -128,3 +128,22 @@ def test_ks_and_auc_of_a_perfect_and_a_useless_score():
     assert perfect["roc_auc"] == 1.0 and perfect["ks"] == 1.0
     useless = metrics(labels, np.full(6, 0.5))
     assert useless["roc_auc"] == 0.5 and useless["ks"] == 0.0 and useless["brier"] == 0.25
+
+
+def test_a_tenant_adapter_id_reaches_the_engine_server(tiny_scorer):
+    import torch
+
+    from solutions.loans.scoring import HEAD, LoanScorer
+
+    asked = []
+
+    class RecordingServer:
+        def predict(self, batch, adapter_id=None):
+            asked.append(adapter_id)
+            return {HEAD: torch.zeros(len(batch["numeric"]), 2)}
+
+    served = LoanScorer(tiny_scorer.model, tiny_scorer.schema, Calibration.identity(), server=RecordingServer())
+    (score,) = served.score([RISKY], PolicySettings(), adapter_id="version-7")
+    assert asked == ["version-7"] and score.pd == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="ModelServer"):
+        tiny_scorer.pd([RISKY], adapter_id="version-7")
