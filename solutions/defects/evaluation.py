@@ -29,7 +29,7 @@ from torch import nn
 from solutions.defects.datasets import CLASSES, GOOD_CLASS, DefectSet, load_split
 from solutions.defects.imaging import to_grayscale, to_model_array
 from solutions.defects.inference import MODEL_NAME, load_inspector
-from solutions.defects.maps import box_iou, boxes_from_map, upsample_map
+from solutions.defects.maps import BOX_THRESHOLD, box_iou, boxes_from_map, upsample_map
 
 Log = Callable[[str], None]
 FREE = CLASSES.index(GOOD_CLASS)
@@ -217,7 +217,7 @@ def evaluate(data_dir: Path, models_dir: Path, log: Log) -> str:
     neu_pred = inspector.predict(neu.pixels)
     tile_pred = inspector.predict(tile.pixels)
     neu_boxes = [
-        boxes_from_map(upsample_map(m, 200, 200), 0.5) for m in neu_pred.patch_maps
+        boxes_from_map(upsample_map(m, 200, 200), BOX_THRESHOLD) for m in neu_pred.patch_maps
     ]
     recall, mean_iou = box_quality(neu_boxes, neu.boxes)
     tile_free_scores = tile_pred.defect_scores
@@ -306,7 +306,8 @@ def report(
         "bilinear downscale of the 200 px images to 128 px; RGB channels scaled by 1.2/1.0/0.75; "
         "contrast x0.7 then brightness x1.25; Gaussian blur radius 1.5. Images are read as the "
         "pipeline reads them (grayscale, resized to the model's input). Boxes come from the patch "
-        "map upsampled to the image, thresholded at 0.5, one box per connected region.",
+        "map upsampled to the image, thresholded at "
+        f"{BOX_THRESHOLD} (chosen on valid), one box per connected region.",
         "",
         "Model: models/defects/inspector (see its MODEL_CARD.md). Data: research use, no explicit license.",
     ]

@@ -137,6 +137,9 @@ def read_zip(data: bytes, archive_name: str, limits: IntakeLimits = DEFAULT_LIMI
         return
     with archive:
         members = [info for info in archive.infolist() if not _is_metadata_member(info)]
+        if not members:
+            yield IntakeItem(archive_name, error="archive holds no files to inspect")
+            return
         if len(members) > limits.max_members:
             yield IntakeItem(
                 archive_name,

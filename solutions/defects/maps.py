@@ -14,6 +14,9 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 Box = list[float]  # [x0, y0, x1, y1, score] in pixels of the map's image, x1/y1 exclusive
+# Map probability from which pixels belong to a defect region: the best box recall at IoU 0.5
+# on NEU-DET's valid split among 0.3-0.8 (0.18 against 0.11 at 0.5).
+BOX_THRESHOLD = 0.7
 
 
 def upsample_map(patch_map: np.ndarray, width: int, height: int) -> np.ndarray:

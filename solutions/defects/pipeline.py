@@ -22,12 +22,11 @@ from solutions.defects import services
 from solutions.defects.datasets import CLASSES
 from solutions.defects.imaging import IntakeItem, display_copy, read_upload, to_model_array
 from solutions.defects.inference import Inspector, served_inspector
-from solutions.defects.maps import boxes_from_map, map_to_png, upsample_map
+from solutions.defects.maps import BOX_THRESHOLD, boxes_from_map, map_to_png, upsample_map
 from solutions.defects.models import Decision, InspectionPolicy, InspectionResult, ReviewItem
 from solutions.defects.threshold import decide
 
 BATCH_SIZE = 32
-BOX_THRESHOLD = 0.5  # map probability above which pixels belong to a defect region
 
 
 @dataclass

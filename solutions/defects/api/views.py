@@ -74,7 +74,9 @@ class InspectionJobCreateView(APIView):
     @extend_schema(request=InspectionJobCreateSerializer, responses={201: JobSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = InspectionJobCreateSerializer(data={"files": request.data.getlist("files")})
+        # An empty body parses to a plain dict (no files): the serializer then says files are required.
+        files = request.data.getlist("files") if hasattr(request.data, "getlist") else []
+        serializer = InspectionJobCreateSerializer(data={"files": files})
         serializer.is_valid(raise_exception=True)
         try:
             job = services.start_inspection(
