@@ -189,7 +189,7 @@ def segment(text: str) -> Segmentation:
     clauses: list[Segment] = []
     sentences: list[Segment] = []
     heading = ""
-    section_start, section_number, section_heading = None, "", ""
+    section_start, section_number, section_heading, section_has_body = None, "", "", False
 
     def close_section(until: int) -> None:
         if section_start is not None:
@@ -203,14 +203,19 @@ def segment(text: str) -> Segmentation:
         heading_line = is_heading(body)
         spans = [(start, end)] if heading_line else sentences_in(text, start, end)
         # A top-level number opens a section ("5. TERM. ..."), and so does an unnumbered heading.
-        if (marker and marker_level(marker) == 1) or (heading_line and not marker):
+        first = text[spans[0][0] : spans[0][1]][len(marker):].strip().strip(".:").strip()
+        if heading_line and not marker and section_number and not section_heading and not section_has_body:
+            # "ARTICLE IV" then "TERM AND TERMINATION" on the next line: one section, that title.
+            section_heading = heading = first
+        elif (marker and marker_level(marker) == 1) or (heading_line and not marker):
             close_section(start)
-            first = text[spans[0][0] : spans[0][1]][len(marker):].strip().strip(".:").strip()
-            section_start, section_number = start, marker
+            section_start, section_number, section_has_body = start, marker, not heading_line
             section_heading = first if len(first) <= HEADING_MAX_CHARS else ""
             heading = section_heading
-        elif section_start is None:
-            section_start = start
+        else:
+            section_has_body = True
+            if section_start is None:
+                section_start = start
         clauses.append(Segment("clause", start, end, body, marker, heading))
         kind = "heading" if heading_line else "sentence"
         for index, (s, e) in enumerate(spans):

@@ -1,0 +1,134 @@
+"""A review job end to end in-process on the sample contract, over the API and the pages:
+findings with offsets, key terms, playbook results, review, exports and tenant isolation."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from quorum.jobs.models import Job, JobStatus
+from quorum.jobs.services import create_job
+from quorum.tenancy.scoping import tenant_scope
+from solutions.contracts.models import ContractDocument, Finding
+
+from .conftest import SAMPLES
+
+PDF = SAMPLES / "master_services_agreement.pdf"
+
+
+@pytest.fixture
+def analysed(tiny_model, run_in_process, tenant_a, analyst_a):
+    """A finished job of tenant A: the sample PDF plus a corrupt file."""
+    with tenant_scope(tenant_a):
+        job = create_job(tenant=tenant_a, user=analyst_a, solution="contracts", files=[
+            SimpleUploadedFile("msa.pdf", PDF.read_bytes(), content_type="application/pdf"),
+            SimpleUploadedFile("broken.pdf", b"%PDF-1.4 nonsense", content_type="application/pdf"),
+        ])
+    return run_in_process(job)
+
+
+@pytest.mark.django_db
+def test_job_analyses_the_sample_and_reports_the_broken_file(analysed, tenant_a):
+    assert analysed.status == JobStatus.SUCCEEDED, analysed.error
+    assert analysed.result_summary["documents"] == 1 and analysed.result_summary["errors"] == 1
+    with tenant_scope(tenant_a):
+        good, broken = ContractDocument.objects.filter(job=analysed).order_by("index")
+        assert broken.status == "error" and "damaged" in broken.error
+        assert len(good.pages) >= 3 and good.risk in ("low", "medium", "high")
+        findings = list(good.findings.all())
+        assert findings
+        for finding in findings:
+            assert good.text[finding.start : finding.end] == finding.text
+        for key_term in good.key_terms.all():
+            assert good.text[key_term.start : key_term.end] == key_term.text
+        terms = {t.kind: t.value for t in good.key_terms.all()}
+        assert terms["governing_law"] == "New York" and terms["notice_period"] == "30"
+        results = {r.rule["label"]: r.status for r in good.playbook_results.all()}
+        assert results["Renewal notice of at least 60 days"] == "fail"
+        assert results["Governing law in an allowed jurisdiction"] == "pass"
+
+
+@pytest.mark.django_db
+def test_api_results_review_and_exports(analysed, tenant_a, api_client_a):
+    body = api_client_a.get(f"/api/v1/contracts/jobs/{analysed.pk}/results/").json()
+    document = body["results"][0]
+    assert document["name"] == "msa.pdf" and document["findings"] and document["key_terms"] and document["playbook"]
+    finding = document["findings"][0]
+    assert {"category", "score", "start", "end", "page", "text"} <= set(finding)
+
+    review = api_client_a.post(f"/api/v1/contracts/findings/{finding['id']}/review/",
+                               {"status": "accepted", "category": "Governing Law"}, format="json")
+    assert review.status_code == 200, review.content
+    assert review.json()["final_category"] == "Governing Law" and review.json()["status"] == "accepted"
+    bad = api_client_a.post(f"/api/v1/contracts/findings/{finding['id']}/review/", {"status": "maybe"}, format="json")
+    assert bad.status_code == 400
+    with tenant_scope(tenant_a):
+        stored = Finding.objects.get(pk=finding["id"])
+        assert stored.relabelled_category == "Governing Law" and stored.reviewed_at is not None
+
+    report = api_client_a.get(f"/api/v1/contracts/jobs/{analysed.pk}/report.json").json()
+    assert report["documents"][0]["findings"][0]["final_category"] == "Governing Law"
+    rows = list(csv.DictReader(io.StringIO(api_client_a.get(f"/api/v1/contracts/jobs/{analysed.pk}/report.csv").content.decode())))
+    assert {r["record"] for r in rows} == {"error", "finding", "key_term", "playbook"}
+
+
+@pytest.mark.django_db
+def test_pages_show_highlights_and_review_buttons(analysed, analyst_a_client, tenant_a):
+    with tenant_scope(tenant_a):
+        finding = Finding.objects.filter(document__job=analysed).first()
+    page = analyst_a_client.get(f"/contracts/jobs/{analysed.pk}/documents/0/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert f'id="finding-{finding.pk}"' in html and "<mark" in html and "Page 2" in html
+    assert "csrfmiddlewaretoken" in html and "Relabel" in html
+    response = analyst_a_client.post(f"/contracts/findings/{finding.pk}/review/", {"status": "rejected"})
+    assert response.status_code == 302
+    finding.refresh_from_db()
+    assert finding.status == "rejected"
+    report = analyst_a_client.get(f"/contracts/jobs/{analysed.pk}/report/")
+    assert report.status_code == 200 and b"Overall risk" in report.content
+    assert analyst_a_client.get(f"/contracts/jobs/{analysed.pk}/?list=1").status_code == 200
+
+
+@pytest.mark.django_db
+def test_another_tenant_gets_404(analysed, tenant_a, api_client_b, analyst_b_client):
+    with tenant_scope(tenant_a):
+        finding = Finding.objects.filter(document__job=analysed).first()
+    assert api_client_b.get(f"/api/v1/contracts/jobs/{analysed.pk}/results/").status_code == 404
+    assert api_client_b.get(f"/api/v1/contracts/jobs/{analysed.pk}/report.json").status_code == 404
+    assert api_client_b.post(f"/api/v1/contracts/findings/{finding.pk}/review/", {"status": "accepted"},
+                             format="json").status_code == 404
+    assert analyst_b_client.get(f"/contracts/jobs/{analysed.pk}/documents/0/").status_code == 404
+    assert analyst_b_client.post(f"/contracts/findings/{finding.pk}/review/", {"status": "rejected"}).status_code == 404
+    finding.refresh_from_db()
+    assert finding.status == "proposed"
+
+
+@pytest.mark.django_db
+def test_api_upload_rejects_unknown_kinds_and_creates_jobs(tiny_model, api_client_a):
+    rejected = api_client_a.post("/api/v1/contracts/jobs/", {"files": [SimpleUploadedFile("a.exe", b"MZ")]}, format="multipart")
+    assert rejected.status_code == 400
+    created = api_client_a.post("/api/v1/contracts/jobs/", {"files": [SimpleUploadedFile("msa.txt", b"Terms.")]}, format="multipart")
+    assert created.status_code == 201, created.content
+    assert Job.objects.all_tenants().get(pk=created.json()["id"]).solution == "contracts"
+
+
+@pytest.mark.django_db
+def test_a_job_of_only_unreadable_files_fails_with_the_reasons(tiny_model, run_in_process, tenant_a, analyst_a):
+    with tenant_scope(tenant_a):
+        job = create_job(tenant=tenant_a, user=analyst_a, solution="contracts",
+                         files=[SimpleUploadedFile("empty.docx", b"PK\x03\x04broken")])
+    job = run_in_process(job)
+    assert job.status == JobStatus.FAILED and "damaged" in job.error
+
+
+@pytest.mark.django_db
+def test_playbook_api_members_read_admins_change(tiny_model, api_client_a, admin_a_client, analyst_a_client):
+    assert api_client_a.get("/api/v1/contracts/playbook/").json()["rules"][0]["kind"] == "clause_required"
+    rules = [{"kind": "notice_period_min_days", "min_days": 90, "label": "Ninety days", "severity": "high"}]
+    assert analyst_a_client.post("/contracts/playbook/", {"rules": "[]"}).status_code == 403
+    assert admin_a_client.post("/contracts/playbook/", {"rules": "not json"}).status_code == 200  # form errors shown
+    assert admin_a_client.post("/contracts/playbook/", {"rules": json.dumps(rules)}).status_code == 302
+    assert api_client_a.get("/api/v1/contracts/playbook/").json()["rules"] == rules
