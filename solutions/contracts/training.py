@@ -34,7 +34,7 @@ MASK_RATE = 0.15
 UNK_ID = 1
 VOCAB_SIZE = 4000
 PRETRAIN_WINDOW = 64
-VALID_CONTRACTS = 20  # validation contracts for early stopping and the threshold (CPU time)
+VALID_CONTRACTS = 12  # validation contracts for early stopping and the threshold (CPU time)
 
 
 def model_config(vocab_size: int, heads: list[HeadSpec]) -> ModelConfig:
@@ -114,8 +114,8 @@ def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def train_base(data_dir: Path, models_dir: Path, log: Callable[[str], None],
-               pretrain_windows: int = 8000, pretrain_epochs: int = 1,
-               finetune_epochs: int = 1, negatives_per_positive: float = 1.5, seed: int = 0,
+               pretrain_windows: int = 3200, pretrain_epochs: int = 1,
+               finetune_epochs: int = 1, finetune_rows: int = 9600, negatives_per_positive: float = 1.0, seed: int = 0,
                train_limit: int | None = None) -> dict:
     """Train tokenizer, pretraining and fine-tuning; write models_dir/clauses/. Returns metrics."""
     seed_everything(seed)
@@ -134,7 +134,7 @@ def train_base(data_dir: Path, models_dir: Path, log: Callable[[str], None],
         pretrain_model,
         DataLoader(MaskedWindows(input_ids[cut:], attention_mask[cut:], tokenizer.vocab_size, seed), batch_size=32, shuffle=True),
         DataLoader(MaskedWindows(input_ids[:cut], attention_mask[:cut], tokenizer.vocab_size, seed + 1), batch_size=64),
-        epochs=pretrain_epochs, lr=1e-3, warmup_steps=100, seed=seed, progress_every=100,
+        epochs=pretrain_epochs, lr=2e-3, warmup_steps=10, seed=seed, progress_every=25,
         progress=lambda e: log(f"pretrain {e['event']} {e.get('step')}/{e.get('total_steps')} loss {e.get('train_loss', 0):.3f}"
                                + (f" valid {e['valid_loss']:.3f}" if e["event"] == "epoch" else "")),
     )
@@ -143,6 +143,9 @@ def train_base(data_dir: Path, models_dir: Path, log: Callable[[str], None],
     train = load_split(data_dir, "train", names, limit=train_limit)
     valid = load_split(data_dir, "valid", names, limit=VALID_CONTRACTS)
     train_texts_seg, train_labels = balanced_rows(train, negatives_per_positive, seed)
+    # A random subset keeps fine-tuning to minutes on a shared CPU.
+    keep = np.sort(np.random.default_rng(seed).permutation(len(train_labels))[:finetune_rows])
+    train_texts_seg, train_labels = [train_texts_seg[i] for i in keep], train_labels[keep]
     valid_texts_seg, valid_labels = balanced_rows(valid, negatives_per_positive, seed)
     model = MoETransformer(model_config(tokenizer.vocab_size, [HeadSpec(HEAD, "multilabel", len(names))]))
     # The trunk (encoder, blocks, norm) comes from pretraining; the clause head starts fresh.
@@ -153,7 +156,7 @@ def train_base(data_dir: Path, models_dir: Path, log: Callable[[str], None],
         model,
         DataLoader(SegmentRows(tokenizer, train_texts_seg, train_labels), batch_size=32, shuffle=True),
         DataLoader(SegmentRows(tokenizer, valid_texts_seg, valid_labels), batch_size=128),
-        epochs=finetune_epochs, lr=1e-3, warmup_steps=100, seed=seed, progress_every=100,
+        epochs=finetune_epochs, lr=2e-3, warmup_steps=20, seed=seed, progress_every=25,
         progress=lambda e: log(f"finetune {e['event']} {e.get('step')}/{e.get('total_steps')} loss {e.get('train_loss', 0):.3f}"
                                + (f" valid {e['valid_loss']:.3f}" if e["event"] == "epoch" else "")),
     )
