@@ -9,6 +9,7 @@ LoRA weights, since a lender's base rate differs from the base model's.
 
 from __future__ import annotations
 
+import csv
 import io
 from collections import Counter
 from pathlib import Path
@@ -125,3 +126,44 @@ def metric(heads: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> 
 
 def modules_to_save(base_model: str) -> list[str]:
     return [f"heads.{HEAD}"]
+
+
+
+# Segments of the Taiwan accounts a scenario tenant may hold: (title, test on a clean row).
+SEGMENTS: dict[str, tuple[str, Any]] = {
+    "current": ("accounts not behind on their latest payment (PAY_0 <= 0)",
+                lambda row: row["PAY_0"] is not None and float(row["PAY_0"]) <= 0),
+    "delinquent": ("accounts behind on their latest payment (PAY_0 >= 1)",
+                   lambda row: row["PAY_0"] is not None and float(row["PAY_0"]) >= 1),
+    "high-school": ("holders whose education is high school (EDUCATION = 3)",
+                    lambda row: str(row["EDUCATION"]) == "3"),
+    "small-limit": ("accounts with a credit limit under NT$50,000",
+                    lambda row: row["LIMIT_BAL"] is not None and float(row["LIMIT_BAL"]) < 50000),
+}
+
+
+def scenario(data_dir: Path, segment: str = "small-limit") -> dict[str, Any]:
+    """The realistic tenant of the adapters evaluation: a card issuer whose book is one segment
+    of the Taiwan accounts (``SEGMENTS``), one where the base model ranks worse than overall.
+    Its data is the segment's rows of the shipped valid and test splits, rows the base
+    model's weights never trained on."""
+    from solutions.loans.schema import read_split
+
+    title, in_segment = SEGMENTS[segment]
+    schema = _schema("taiwan")
+    rows: list[dict[str, Any]] = []
+    for split in ("valid", "test"):
+        split_rows, labels = read_split(schema, data_dir, split)
+        rows += [{**row, schema.target: label} for row, label in zip(split_rows, labels, strict=True)
+                 if in_segment(row)]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[f.name for f in schema.features] + [schema.target])
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    return {
+        "base_model": "taiwan",
+        "name": f"Taiwan {segment} accounts",
+        "description": f"A card issuer whose portfolio is the Taiwan credit-card {title}.",
+        "filename": f"{segment}-accounts.csv",
+        "data": buffer.getvalue().encode(),
+    }

@@ -101,10 +101,12 @@ def create_dataset(
     name: str,
     filename: str = "",
     data: bytes | None = None,
+    holdout_seed: int | None = None,
     request: HttpRequest | None = None,
 ) -> AdapterDataset:
     """Validate an upload (or, with ``data`` None, gather the tenant's reviewed corrections),
-    store the accepted rows and fix the holdout split. Refuses a dataset too small to split."""
+    store the accepted rows and fix the holdout split (drawn with ``holdout_seed``, random when
+    None). Refuses a dataset too small to split."""
     hooks = hooks_for(solution)
     _check_base_model(hooks, base_model)
     if data is None:
@@ -133,7 +135,7 @@ def create_dataset(
             source=source,
             row_count=len(report.rows),
             report=report.summary(),
-            holdout_seed=random.SystemRandom().randrange(2**62),
+            holdout_seed=random.SystemRandom().randrange(2**62) if holdout_seed is None else holdout_seed,
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )
         prefix = storage.dataset_prefix(tenant.pk, str(dataset.pk))

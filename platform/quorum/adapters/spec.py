@@ -49,6 +49,8 @@ class AdapterHooks(Protocol):
       head names (what engine.train.fit takes).
     - ``metric(heads, targets)``: the holdout metric of collected predictions.
     - ``modules_to_save(base_model)``: heads trained alongside the LoRA weights ([] for none).
+    - optional ``scenario(data_dir, segment=...)``: the realistic tenant of `manage.py adapter_scenario`, a
+      dict with base_model, name, description, filename and data (an upload from shipped data).
     """
 
     metric_name: str

@@ -1,5 +1,6 @@
 """An adapter training job end to end, in process, on a small synthetic dataset."""
 
+import pytest
 from django.core.files.storage import default_storage
 
 from quorum.adapters import services
@@ -40,3 +41,10 @@ def test_training_job_stores_a_version_with_adapter_and_base_metrics(
         loan_job = create_job(tenant=tenant_a, user=admin_a, solution="loans", params={})
     assert loan_job.adapter_version_id == str(version.pk)
     assert services.adapter_for_job(loan_job) == version
+
+
+def test_the_scenario_command_stops_cleanly_without_the_shipped_data(db, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no data folder"):
+        call_command("adapter_scenario", "loans", "--data", str(tmp_path / "missing"))
