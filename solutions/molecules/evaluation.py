@@ -113,7 +113,7 @@ def evaluate(data_dir: Path, models_dir: Path, log: Callable[[str], None]) -> st
         ours, baseline = _score(task, labels, values), _score(task, labels, forest)
         references = "; ".join(f"{k} {v}" for k, v in REFERENCES.get(task.head, {}).items())
         metric_rows.append(
-            f"| {task.head} | {len(test)} | {metric} | **{_fmt(ours)}** | {_fmt(baseline)} | "
+            f"| {task.head} | {len(test)} | {metric} | {_fmt(ours)} | {_fmt(baseline)} | "
             f"{references or '—'} |"
         )
         inside = similarity >= DOMAIN_THRESHOLD
