@@ -203,9 +203,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "quorum.api.schema.document_problem_responses"],
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "quorum.jobs.models.JobStatus",
         "WebhookDeliveryStatusEnum": "quorum.jobs.models.DeliveryStatus",
+        "InspectionDecisionEnum": [("pass", "Pass"), ("fail", "Fail"), ("review", "Review")],
     },
 }
 

@@ -53,6 +53,8 @@ class BatchCreateSerializer(serializers.Serializer):
 
 
 class LoanPolicySerializer(serializers.ModelSerializer):
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
     class Meta:
         model = LoanPolicy
         fields = ["approve_max_pd", "decline_min_pd", "min_age", "max_age", "base_score", "base_odds",

@@ -35,7 +35,7 @@ from solutions.loans.api.serializers import (
     ScoredApplicationSerializer,
     ScoreResponseSerializer,
 )
-from solutions.loans.models import ScoredApplication, ScoringModel
+from solutions.loans.models import LoanPolicy, ScoredApplication, ScoringModel
 
 
 def _model_name(request: Request) -> str:
@@ -188,7 +188,11 @@ class PolicyView(APIView):
 
     @extend_schema(responses={200: LoanPolicySerializer})
     def get(self, request: Request) -> Response:
-        return Response({**services.policy_for(request._request.tenant).__dict__})
+        tenant = request._request.tenant
+        saved = LoanPolicy.objects.filter(tenant=tenant).first()
+        # updated_at is null while the tenant runs on the default policy.
+        updated_at = saved.updated_at if saved else None
+        return Response({**services.policy_for(tenant).__dict__, "updated_at": updated_at})
 
     @extend_schema(request=LoanPolicySerializer, responses={200: LoanPolicySerializer})
     def put(self, request: Request) -> Response:
