@@ -7,6 +7,7 @@ threshold chosen on the validation contracts).
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ class ClauseClassifier:
         self.tokenizer = tokenizer
         self.categories = categories
         self.threshold = threshold
+        # An engine.serving.ModelServer when set: batches across jobs and applies tenant adapters.
+        self.server: Any = None
 
     @classmethod
     def load(cls, directory: str | Path) -> "ClauseClassifier":
@@ -36,7 +39,8 @@ class ClauseClassifier:
         return cls(load_checkpoint(directory), TextTokenizer.load(directory), labels["categories"], float(labels["threshold"]))
 
     @torch.no_grad()
-    def scores(self, texts: list[str]) -> np.ndarray:
+    def scores(self, texts: list[str], adapter_id: str | None = None) -> np.ndarray:
+        """Per-category probabilities; `adapter_id` (a tenant adapter version) needs a server."""
         out = np.zeros((len(texts), len(self.categories)), dtype=np.float32)
         # Sorted by length so each batch pads little.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -45,6 +49,10 @@ class ClauseClassifier:
             batch = self.tokenizer.encode([texts[i] for i in rows], max_length=MAX_TOKENS)
             if batch["input_ids"].shape[1] == 0:
                 continue
-            logits = self.model({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}).heads[HEAD]
+            inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+            if self.server is not None:
+                logits = self.server.predict(inputs, adapter_id)[HEAD]
+            else:
+                logits = self.model(inputs).heads[HEAD]
             out[rows] = torch.sigmoid(logits.float()).numpy()
         return out

@@ -19,6 +19,7 @@ def run(ctx: Any) -> dict[str, Any]:
     if not ctx.files:
         raise JobFailed("The job has no contract: upload a PDF, DOCX, TXT or HTML file.")
     rules = services.rules_for(ctx.tenant)
+    adapter_id = services.adapter_id_for(ctx.adapter)
     documents, errors, findings, pages = 0, 0, 0, 0
     risks: dict[str, int] = {}
     for index, job_file in enumerate(ctx.files):
@@ -33,7 +34,7 @@ def run(ctx: Any) -> dict[str, Any]:
             errors += 1
             continue
         ctx.progress(2 + share * (index + 0.3), f"Analysing {job_file.name} ({document.page_count} pages)")
-        result = services.analysis(document, classifier, rules)
+        result = services.analysis(document, classifier, rules, adapter_id)
         services.save_document(job=ctx.job, index=index, name=job_file.name, document=document, result=result)
         documents += 1
         findings += len(result["findings"])
@@ -42,4 +43,4 @@ def run(ctx: Any) -> dict[str, Any]:
     if not documents:
         raise JobFailed("No file could be read: " + "; ".join(
             d.error for d in ctx.job.contract_documents.all()))
-    return {"documents": documents, "errors": errors, "pages": pages, "findings": findings, "risk": risks}
+    return {"adapter_version": adapter_id, "documents": documents, "errors": errors, "pages": pages, "findings": findings, "risk": risks}

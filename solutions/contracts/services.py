@@ -37,7 +37,21 @@ def model_dir() -> Path:
 
 @functools.cache
 def _load_classifier(directory: str) -> ClauseClassifier:
-    return ClauseClassifier.load(directory)
+    from engine.serving import get_server
+    from quorum.adapters.storage import resolve_adapter
+
+    classifier = ClauseClassifier.load(directory)
+    classifier.server = get_server(directory, max_batch_size=settings.QUORUM_BATCH_MAX_SIZE,
+                                   max_wait_ms=settings.QUORUM_BATCH_MAX_WAIT_MS, adapter_resolver=resolve_adapter)
+    return classifier
+
+
+def adapter_id_for(adapter: Any) -> str | None:
+    """The version id to serve a tenant adapter (an AdapterVersion or None) with, if it adapts
+    the clause model."""
+    if adapter is None or getattr(adapter, "base_model", MODEL_NAME) != MODEL_NAME:
+        return None
+    return str(adapter.pk)
 
 
 def get_classifier() -> ClauseClassifier:
@@ -63,12 +77,13 @@ def save_playbook(*, tenant: Any, user: Any, rules: list[dict], request: Any = N
     return saved
 
 
-def analysis(document: ExtractedDocument, classifier: ClauseClassifier, rules: list[dict]) -> dict[str, Any]:
+def analysis(document: ExtractedDocument, classifier: ClauseClassifier, rules: list[dict],
+             adapter_id: str | None = None) -> dict[str, Any]:
     """Segments, findings above the model's threshold, key terms and playbook results of a text."""
     text = document.text
     sentences = segment(text).sentences
     spans = [(s.start, s.end) for s in sentences]
-    scores = classifier.scores([s.text for s in sentences]) if sentences else None
+    scores = classifier.scores([s.text for s in sentences], adapter_id) if sentences else None
     findings = []
     for row, sentence in enumerate(sentences):
         for column, category in enumerate(classifier.categories):

@@ -80,15 +80,16 @@ class SegmentRows(Dataset):
 
 
 def pretraining_windows(tokenizer: TextTokenizer, texts: list[str], max_windows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    ids, masks = [], []
+    """Consecutive PRETRAIN_WINDOW-token windows of every text, a random `max_windows` of them."""
+    windows = []
     for text in texts:
-        windows = tokenizer.encode_windows(text, max_length=PRETRAIN_WINDOW, stride=PRETRAIN_WINDOW)
-        ids.append(windows["input_ids"])
-        masks.append(windows["attention_mask"])
-    input_ids = torch.cat([torch.nn.functional.pad(t, (0, PRETRAIN_WINDOW - t.shape[1])) for t in ids])
-    attention_mask = torch.cat([torch.nn.functional.pad(t, (0, PRETRAIN_WINDOW - t.shape[1])) for t in masks])
+        ids = tokenizer.encode([text], max_length=10**8)["input_ids"][0]  # (T,) one call per text
+        usable = len(ids) - len(ids) % PRETRAIN_WINDOW
+        windows.append(ids[:usable].view(-1, PRETRAIN_WINDOW))
+    input_ids = torch.cat(windows)
     keep = torch.randperm(len(input_ids), generator=torch.Generator().manual_seed(seed))[:max_windows]
-    return input_ids[keep], attention_mask[keep]
+    input_ids = input_ids[keep]
+    return input_ids, input_ids != 0
 
 
 def balanced_rows(contracts: list[ContractSegments], negatives_per_positive: float, seed: int) -> tuple[list[str], np.ndarray]:
