@@ -48,3 +48,28 @@ def test_the_scenario_command_stops_cleanly_without_the_shipped_data(db, tmp_pat
 
     with pytest.raises(CommandError, match="no data folder"):
         call_command("adapter_scenario", "loans", "--data", str(tmp_path / "missing"))
+
+
+def test_a_training_job_cancelled_after_its_first_epoch_stops_without_a_version(
+    tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_runner, monkeypatch
+):
+    from quorum.jobs import services as job_services
+    from quorum.jobs.models import Job
+
+    save_progress = job_services.save_progress
+
+    def cancel_after_first_epoch(job_id, owner, percent, message):
+        if message.startswith("Epoch 1 "):  # the admin presses Cancel while epoch 2 starts
+            Job.objects.all_tenants().filter(pk=job_id).update(cancel_requested=True)
+        return save_progress(job_id, owner, percent, message)
+
+    monkeypatch.setattr(job_services, "save_progress", cancel_after_first_epoch)
+    dataset = services.create_dataset(tenant=tenant_a, user=admin_a, solution="loans", base_model=BASE_MODEL,
+                                      name="lender", filename="lender.csv", data=to_csv(synthetic_rows(80)))
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.start_training(tenant=tenant_a, user=admin_a, dataset=dataset, options={"epochs": 5})
+    job = run_job_now(run.job)
+    assert job.status == JobStatus.CANCELLED
+    with tenant_scope(tenant_a):
+        run = AdapterTrainingRun.objects.get(pk=run.pk)
+    assert run.version is None
