@@ -33,5 +33,6 @@ class ContractsConfig(AppConfig):
                 train_base=training.train_base,
                 evaluate=evaluation.evaluate,
                 bench_module="solutions.contracts.bench",
+                adapters="solutions.contracts.adapters",
             )
         )

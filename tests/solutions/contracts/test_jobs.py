@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from quorum.jobs.models import Job, JobStatus
@@ -132,3 +133,32 @@ def test_playbook_api_members_read_admins_change(tiny_model, api_client_a, admin
     assert admin_a_client.post("/contracts/playbook/", {"rules": "not json"}).status_code == 200  # form errors shown
     assert admin_a_client.post("/contracts/playbook/", {"rules": json.dumps(rules)}).status_code == 302
     assert api_client_a.get("/api/v1/contracts/playbook/").json()["rules"] == rules
+
+
+@pytest.mark.django_db
+def test_reviews_become_adapter_training_rows(analysed, tenant_a, analyst_a):
+    from solutions.contracts import adapters, services
+
+    with tenant_scope(tenant_a):
+        accepted, relabelled, rejected = Finding.objects.filter(document__job=analysed).order_by("start", "category")[:3]
+        services.review_finding(finding=accepted, user=analyst_a, status="accepted")
+        services.review_finding(finding=relabelled, user=analyst_a, status="accepted", category="Renewal Term")
+        services.review_finding(finding=rejected, user=analyst_a, status="rejected")
+        report = adapters.corrections(tenant_a, "clauses")
+    labels = [row["labels"] for row in report.rows]
+    merged = {k: v for row in labels for k, v in row.items()}
+    assert merged[accepted.category] == 1 and merged["Renewal Term"] == 1
+    batch = adapters.batches("clauses", report.rows, batch_size=8)[0]
+    assert batch["clauses"].shape == (len(report.rows), 5)
+    assert adapters.metric({"clauses": torch.tensor([[9.0] * 5])}, {"clauses": torch.tensor([[1.0] + [float("nan")] * 4])}) == 1.0
+
+
+@pytest.mark.django_db
+def test_adapter_dataset_upload_accepts_and_rejects_lines(tiny_model):
+    from solutions.contracts import adapters
+
+    data = b'{"text": "Liability is capped at $1.", "categories": ["Cap on Liability"]}\n{"text": "", "categories": []}\nnot json\n' \
+           b'{"text": "Hello.", "categories": ["Nope"]}\n{"text": "Plain words.", "categories": []}\n'
+    report = adapters.parse_dataset("clauses", "d.jsonl", data)
+    assert len(report.rows) == 2 and [r["row"] for r in report.rejected] == [2, 3, 4]
+    assert report.label_counts == {"Cap on Liability": 1, "no clause": 1}
