@@ -110,7 +110,8 @@ def create_dataset(
     hooks = hooks_for(solution)
     _check_base_model(hooks, base_model)
     if data is None:
-        report = hooks.corrections(tenant, base_model)
+        with tenant_scope(tenant):  # the hook reads the tenant's own review rows
+            report = hooks.corrections(tenant, base_model)
         if report is None:
             raise AdapterRefused(f"{registry.get(solution).title} has no reviewed corrections to learn from.")
         source = DatasetSource.CORRECTIONS

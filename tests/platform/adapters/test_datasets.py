@@ -6,6 +6,7 @@ from django.core.files.storage import default_storage
 
 from quorum.adapters import services
 from quorum.adapters.models import DatasetSource
+from quorum.tenancy.scoping import tenant_scope
 from tests.platform.adapters.support import BASE_MODEL, synthetic_rows, to_csv
 
 
@@ -65,3 +66,21 @@ def test_a_solution_without_adapter_hooks_or_an_unknown_base_model_is_refused(te
                                 name="x", filename="x.csv", data=b"")
     with pytest.raises(services.AdapterRefused, match="no solution"):
         services.hooks_for("no-such-solution")
+
+
+def test_the_lenders_recorded_outcomes_become_a_corrections_dataset(tenant_a, admin_a):
+    from quorum.jobs.models import Job, JobStatus
+    from solutions.loans.models import ApplicationStatus, Outcome, ScoredApplication
+
+    with tenant_scope(tenant_a):
+        job = Job.objects.create(tenant=tenant_a, solution="loans", status=JobStatus.SUCCEEDED)
+        for index, row in enumerate(synthetic_rows(12)):
+            label = row.pop("bad_credit")
+            scored = ScoredApplication.objects.create(tenant=tenant_a, job=job, index=index, model_name=BASE_MODEL,
+                                                      input=row, status=ApplicationStatus.SCORED)
+            Outcome.objects.create(tenant=tenant_a, application=scored, defaulted=bool(label))
+    dataset = services.create_dataset(tenant=tenant_a, user=admin_a, solution="loans", base_model=BASE_MODEL,
+                                      name="", data=None)
+    assert dataset.source == DatasetSource.CORRECTIONS and dataset.row_count == 12 and dataset.original_key == ""
+    train, holdout = services.dataset_parts(dataset)
+    assert len(train) + len(holdout) == 12 and all(row["label"] in (0, 1) for row in train + holdout)
