@@ -105,3 +105,14 @@ def test_admin_pages_show_the_report_the_training_form_and_metrics_side_by_side(
     assert "Export (PEFT zip)" in page and "Activate" in page
     export = admin_a_client.get(f"/adapters/versions/{version.pk}/export/")
     assert export.status_code == 200 and export["Content-Type"] == "application/zip"
+
+
+def test_the_admin_index_lists_datasets_versions_and_the_forms(admin_a_client, dataset_a, tenant_a, admin_a):
+    version = services.import_adapter(tenant=tenant_a, user=admin_a, solution="loans", base_model=BASE_MODEL,
+                                      data=zipped(peft_adapter_files(seed=1)))
+    services.activate(tenant=tenant_a, user=admin_a, version=version)
+    page = admin_a_client.get("/adapters/").content.decode()
+    assert dataset_a.name in page and "Upload and validate" in page and "Import an adapter" in page
+    assert "Roll back to the previous version" in page and "active</span>" in page
+    response = admin_a_client.post("/adapters/rollback/", {"solution": "loans"})
+    assert response.status_code == 302 and services.active_version(tenant_a, "loans") is None
