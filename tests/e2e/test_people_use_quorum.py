@@ -1,0 +1,73 @@
+"""Quorum as people use it, in Chromium: an analyst signs in, runs a job of every solution
+from its sample files, watches the progress and reads the results; a tenant admin creates an
+API key, sees it once, and it works."""
+
+import re
+
+import pytest
+
+from quorum.jobs.models import Job, JobStatus
+from quorum.tenancy.models import Role
+from tests.platform.faults.submissions import sample_paths, solutions_with_uploads
+
+pytestmark = pytest.mark.slow
+JOB_TIMEOUT_MS = 120_000
+
+
+def test_an_analyst_runs_every_solution_from_its_samples(
+    celery_worker_process, signed_in, steps, tenant_a
+) -> None:
+    solutions = solutions_with_uploads()
+    worker = celery_worker_process(QUORUM_SOLUTIONS=",".join(s.name for s in solutions))
+    page = signed_in(tenant_a, "analyst@acme.example", Role.ANALYST, steps)
+    steps.shot(page, "dashboard")
+    for solution in solutions:
+        assert page.get_by_text(solution.title).first.is_visible(), solution.title
+
+    for solution in solutions:
+        page.goto(f"/{solution.name}/")
+        steps.shot(page, f"{solution.name} upload form")
+        page.locator("form[enctype='multipart/form-data'] input[type=file]").first.set_input_files(
+            str(sample_paths(solution)[0])
+        )
+        page.locator("form[enctype='multipart/form-data'] [type=submit]").first.click()
+        page.wait_for_load_state()
+        job = Job.objects.all_tenants().filter(solution=solution.name).latest("created_at")
+
+        page.goto(f"/jobs/{job.pk}/")
+        steps.shot(page, f"{solution.name} progress")
+        finished = page.locator("#job-progress .badge-succeeded, #job-progress .badge-failed")
+        finished.wait_for(timeout=JOB_TIMEOUT_MS)
+        steps.shot(page, f"{solution.name} finished")
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED, (
+            f"{solution.name}: {job.error}\n{worker.log()[-3000:]}"
+        )
+        assert page.locator(".progress-percent").inner_text() == "100%"
+
+        page.get_by_role("link", name="Open results").click()
+        page.wait_for_load_state()
+        steps.shot(page, f"{solution.name} results")
+        assert page.url.rstrip("/").endswith(tuple(str(job.pk).split())) or str(job.pk) in page.url
+        assert "Server error" not in page.title()
+
+
+def test_a_tenant_admin_creates_an_api_key_that_works(
+    signed_in, steps, tenant_a, live_server, transactional_db
+) -> None:
+    page = signed_in(tenant_a, "admin@acme.example", Role.ADMIN, steps)
+    page.get_by_role("link", name=re.compile("API keys", re.I)).first.click()
+    steps.shot(page, "api keys")
+    page.fill("input[name=name]", "Loan origination system")
+    page.get_by_role("button", name="Create key").click()
+    raw_key = page.locator("#new-api-key").inner_text().strip()
+    steps.shot(page, "key shown once")
+    assert raw_key.startswith("qk_")
+
+    page.reload()
+    assert raw_key not in page.content()
+    assert "Loan origination system" in page.content()
+    steps.shot(page, "key listed without its secret")
+    response = page.request.get("/api/v1/tenant/", headers={"Authorization": f"Api-Key {raw_key}"})
+    assert response.status == 200
+    assert response.json()["name"] == tenant_a.name
