@@ -34,5 +34,6 @@ class MoleculesConfig(AppConfig):
                 train_base=training.train_base,
                 evaluate=evaluation.evaluate,
                 bench_module="solutions.molecules.bench",
+                adapters="solutions.molecules.adapters",
             )
         )

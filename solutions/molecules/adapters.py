@@ -1,0 +1,151 @@
+"""Tenant adapter hooks of molecule screening (the `quorum.adapters.spec.AdapterHooks` protocol).
+
+A chemist's dataset is a CSV with a ``smiles`` column and any of the base model's label
+columns (``logS``, ``logD_pH7.4``, ``bbb_penetrating``, the Tox21 assay columns); a row needs
+at least one label. Molecules are standardised like the pipeline standardises uploads. The
+holdout score is the base model's selection score restricted to the labels the tenant has:
+mean ROC-AUC of the labelled classifier columns minus half the RMSE of the regression heads in
+standard deviations of the base training data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from django.conf import settings
+from rdkit import Chem, rdBase
+from sklearn.metrics import roc_auc_score
+
+from quorum.adapters.spec import DatasetReport
+from solutions.molecules.chemistry import Standardizer
+from solutions.molecules.features import collate_graphs, featurise
+
+metric_name = "score"
+maximize = True
+dataset_kinds = (".csv",)
+
+
+def base_model_dir(base_model: str) -> Path:
+    return Path(settings.QUORUM_MODELS_DIR) / "molecules" / base_model
+
+
+def base_models() -> list[str]:
+    folder = Path(settings.QUORUM_MODELS_DIR) / "molecules"
+    return sorted(p.name for p in folder.iterdir() if (p / "config.json").is_file()) if folder.is_dir() else []
+
+
+def _targets(base_model: str) -> dict[str, Any]:
+    return json.loads((base_model_dir(base_model) / "targets.json").read_text())
+
+
+def _columns(base_model: str) -> dict[str, tuple[str, str, int]]:
+    """label column -> (head, kind, index within the head)."""
+    return {
+        column: (task["head"], task["kind"], index)
+        for task in _targets(base_model)["tasks"]
+        for index, column in enumerate(task["columns"])
+    }
+
+
+def parse_dataset(base_model: str, filename: str, data: bytes) -> DatasetReport:
+    """Validate a CSV of labelled molecules; each row is accepted or rejected with a reason."""
+    columns = _columns(base_model)
+    try:
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+        header = reader.fieldnames or []
+    except UnicodeDecodeError:
+        return DatasetReport(rows=[], rejected=[{"row": 0, "reason": "the file is not UTF-8 text"}])
+    labelled = [c for c in header if c in columns]
+    if "smiles" not in header or not labelled:
+        reason = f"the CSV needs a smiles column and at least one of {', '.join(columns)}"
+        return DatasetReport(rows=[], rejected=[{"row": 0, "reason": reason}])
+    standardizer = Standardizer()
+    rows, rejected, counts = [], [], Counter()
+    for number, raw in enumerate(reader, start=1):
+        with rdBase.BlockLogs():
+            mol = Chem.MolFromSmiles((raw.get("smiles") or "").strip())
+        if mol is None or mol.GetNumAtoms() == 0:
+            rejected.append({"row": number, "reason": f"unreadable SMILES {raw.get('smiles')!r}"})
+            continue
+        labels, problem = {}, ""
+        for column in labelled:
+            text = (raw.get(column) or "").strip()
+            if not text:
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                problem = f"{column} must be a number, got {text!r}"
+                break
+            if columns[column][1] != "regression" and value not in (0.0, 1.0):
+                problem = f"{column} must be 0 or 1, got {text!r}"
+                break
+            if not math.isfinite(value):
+                problem = f"{column} must be finite"
+                break
+            labels[column] = value
+        if not problem and not labels:
+            problem = "the row has no label"
+        if problem:
+            rejected.append({"row": number, "reason": problem})
+            continue
+        parent, _ = standardizer.standardize(mol)
+        rows.append({"smiles": Chem.MolToSmiles(parent), "labels": labels})
+        # Label distribution: rows per regression column, rows per class of a classifier column.
+        counts.update(c if columns[c][1] == "regression" else f"{c}={int(v)}" for c, v in labels.items())
+    return DatasetReport(rows=rows, rejected=rejected, label_counts=dict(sorted(counts.items())))
+
+
+def corrections(tenant: Any, base_model: str) -> None:
+    """Molecule screening has no review of predictions, so no corrections to learn from."""
+    return None
+
+
+def batches(base_model: str, rows: list[dict[str, Any]], batch_size: int) -> list[dict[str, torch.Tensor]]:
+    targets = _targets(base_model)
+    columns = _columns(base_model)
+    sizes = {task["head"]: len(task["columns"]) for task in targets["tasks"]}
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        batch = collate_graphs([featurise(Chem.MolFromSmiles(row["smiles"])) for row in chunk])
+        values = {head: torch.full((len(chunk), size), math.nan) for head, size in sizes.items()}
+        for position, row in enumerate(chunk):
+            for column, value in row["labels"].items():
+                head, kind, index = columns[column]
+                if kind == "regression":  # the heads learnt standardised targets
+                    value = (value - targets["scaling"][head]["mean"]) / targets["scaling"][head]["std"]
+                values[head][position, index] = value
+        batch.update(values)
+        out.append(batch)
+    return out
+
+
+def metric(heads: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> float:
+    aucs, rmses = [], []
+    for head, target in targets.items():
+        labels = target.numpy()
+        output = heads[head].float()
+        if output.dim() == 3:  # regression: [mean, log variance]
+            present = ~np.isnan(labels)
+            if present.any():
+                mean = output[..., 0].numpy()
+                rmses.append(float(np.sqrt(np.mean((mean[present] - labels[present]) ** 2))))
+            continue
+        for column in range(labels.shape[1]):
+            present = ~np.isnan(labels[:, column])
+            if len(np.unique(labels[present, column])) == 2:
+                aucs.append(roc_auc_score(labels[present, column], output[present, column].numpy()))
+    return float((np.mean(aucs) if aucs else 0.0) - 0.5 * (np.mean(rmses) if rmses else 0.0))
+
+
+def modules_to_save(base_model: str) -> list[str]:
+    return [f"heads.{task['head']}" for task in _targets(base_model)["tasks"]]
