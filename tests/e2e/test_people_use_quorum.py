@@ -48,7 +48,7 @@ def test_an_analyst_runs_every_solution_from_its_samples(
         page.get_by_role("link", name="Open results").click()
         page.wait_for_load_state()
         steps.shot(page, f"{solution.name} results")
-        assert page.url.rstrip("/").endswith(tuple(str(job.pk).split())) or str(job.pk) in page.url
+        assert str(job.pk) in page.url
         assert "Server error" not in page.title()
 
 

@@ -13,16 +13,24 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def sample_paths(solution: registry.Solution) -> list[Path]:
-    """The solution's sample files (solutions/<name>/samples/) that its uploads accept."""
+    """The solution's sample files (solutions/<name>/samples/) that its uploads accept, those
+    of its first-listed input kind (its main one: a portfolio CSV before a JSON application)
+    first."""
     folder = REPO_ROOT / "solutions" / solution.name / "samples"
-    extensions = tuple(kind.lower() for kind in solution.input_kinds if kind.startswith("."))
+    extensions = [kind.lower() for kind in solution.input_kinds if kind.startswith(".")]
     if not folder.is_dir():
         return []
-    return sorted(
+
+    def kind_rank(path: Path) -> int:
+        name = path.name.lower()
+        return min(rank for rank, ext in enumerate(extensions) if name.endswith(ext))
+
+    accepted = [
         path
         for path in folder.iterdir()
-        if path.is_file() and path.name.lower().endswith(extensions)
-    )
+        if path.is_file() and path.name.lower().endswith(tuple(extensions))
+    ]
+    return sorted(accepted, key=lambda path: (kind_rank(path), path.name))
 
 
 def sample_upload(solution: registry.Solution) -> SimpleUploadedFile:
