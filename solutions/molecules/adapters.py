@@ -149,3 +149,36 @@ def metric(heads: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> 
 
 def modules_to_save(base_model: str) -> list[str]:
     return [f"heads.{task['head']}" for task in _targets(base_model)["tasks"]]
+
+
+# Series a scenario chemist may hold: (title, SMARTS the molecule must match, or None for all).
+SERIES: dict[str, tuple[str, str | None]] = {
+    "lipophilicity": ("every compound of the lipophilicity assay's held-out splits", None),
+    "aryl-amides": ("aryl amides (a carbonyl-NH on an aromatic ring)", "c[NX3H1]C(=O)"),
+    "pyridines": ("compounds with a pyridine ring", "c1ccncc1"),
+}
+
+
+def scenario(data_dir: Path, segment: str = "aryl-amides") -> dict[str, Any]:
+    """The realistic tenant of the adapters evaluation: a chemist measuring logD on one series
+    (``SERIES``) of the shipped lipophilicity valid and test splits, molecules the base model's
+    weights never trained on."""
+    title, smarts = SERIES[segment]
+    pattern = Chem.MolFromSmarts(smarts) if smarts else None
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["smiles", "logD_pH7.4"])
+    for split in ("valid", "test"):
+        with open(data_dir / f"lipophilicity_{split}.csv", newline="") as handle:
+            for row in csv.DictReader(handle):
+                with rdBase.BlockLogs():
+                    mol = Chem.MolFromSmiles(row["smiles"])
+                if mol is not None and (pattern is None or mol.HasSubstructMatch(pattern)):
+                    writer.writerow([row["smiles"], row["logD_pH7.4"]])
+    return {
+        "base_model": "screening",
+        "name": f"{segment} series",
+        "description": f"A medicinal chemist whose series is {title}, measured for logD at pH 7.4.",
+        "filename": f"{segment}.csv",
+        "data": buffer.getvalue().encode(),
+    }
