@@ -34,5 +34,6 @@ class DefectsConfig(AppConfig):
                 train_base=training.train_base,
                 evaluate=evaluation.evaluate,
                 bench_module="solutions.defects.bench",
+                adapters="solutions.defects.adapters",
             )
         )
