@@ -1,4 +1,5 @@
-"""Registers tenant adapters: the ``adapter-training`` job kind and the job adapter hook."""
+"""Registers tenant adapters: the ``adapter-training`` job kind, the job adapter hook and the
+engine's process-wide adapter resolver."""
 
 from django.apps import AppConfig
 
@@ -12,7 +13,8 @@ class AdaptersConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import pre_save
 
-        from quorum.adapters import services, training
+        from engine.serving import set_adapter_resolver
+        from quorum.adapters import services, storage, training
         from quorum.jobs.models import Job
         from solutions import registry
 
@@ -33,3 +35,5 @@ class AdaptersConfig(AppConfig):
             services.record_job_adapter(instance)
 
         pre_save.connect(set_job_adapter, sender=Job, weak=False, dispatch_uid="adapters-job-version")
+        # Engine servers that a solution creates without a resolver fetch versions from storage.
+        set_adapter_resolver(storage.resolve_adapter)
