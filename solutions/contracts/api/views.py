@@ -7,7 +7,7 @@ Every lookup goes through the tenant-scoped managers, so another tenant's job an
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
@@ -44,7 +44,9 @@ class ContractJobCreateView(APIView):
     @extend_schema(request=ContractJobCreateSerializer, responses={201: JobSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = ContractJobCreateSerializer(data={"files": request.data.getlist("files")})
+        # An empty body parses to a plain dict (no files): the serializer then says files are required.
+        files = request.data.getlist("files") if hasattr(request.data, "getlist") else []
+        serializer = ContractJobCreateSerializer(data={"files": files})
         serializer.is_valid(raise_exception=True)
         try:
             job = create_job(tenant=request._request.tenant, user=request.user, solution="contracts",
@@ -67,6 +69,7 @@ class FileOrderPagination(CursorPagination):
     max_page_size = 50
 
 
+@extend_schema_view(get=extend_schema(responses={200: OpenApiTypes.OBJECT}))
 class DocumentResultsView(generics.ListAPIView):
     """A job's documents in upload order: findings with offsets, key terms, playbook results."""
 
