@@ -28,6 +28,7 @@ from solutions import registry
 from tests.platform.adapters import builders as adapter_builders
 from tests.solutions.contracts.builders import build_finding, one_contract_document
 from tests.solutions.defects.builders import one_inspection_result
+from tests.solutions.molecules.builders import one_screening_result
 
 ObjectBuilder = Callable[[Tenant, Any, str], tuple[str, str]]
 TEST_SOLUTION = "echo"
@@ -44,6 +45,7 @@ def solution_of_route(route: str) -> str:
 JOB_RESULT_BUILDERS: dict[str, Callable[[Job], None]] = {
     "defects": one_inspection_result,
     "contracts": one_contract_document,
+    "molecules": one_screening_result,
 }
 
 
