@@ -9,9 +9,6 @@ from typing import Any
 
 from django.conf import settings
 
-from quorum.jobs import runner
-from quorum.jobs.models import Job
-
 BASE_MODEL = "german"
 
 
@@ -45,11 +42,6 @@ def to_csv(rows: list[dict[str, Any]]) -> bytes:
     writer.writerows(rows)
     return buffer.getvalue().encode()
 
-
-def run_job_now(job: Job) -> Job:
-    """Run a queued job in this process, as a worker would, and return it reloaded."""
-    runner.run_job(str(job.pk), "test-runner")
-    return Job.objects.all_tenants().get(pk=job.pk)
 
 
 def base_model_dir() -> Path:

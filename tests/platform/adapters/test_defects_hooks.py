@@ -9,7 +9,7 @@ from PIL import Image
 
 from quorum.adapters import services
 from quorum.jobs.models import JobStatus
-from tests.platform.adapters.support import run_job_now
+from tests.fixtures.workers import run_job_now
 
 
 def png(seed: int, scratched: bool) -> bytes:
@@ -54,7 +54,7 @@ def test_images_are_accepted_or_rejected_with_reasons(defects_hooks):
 
 
 def test_a_training_job_on_a_plants_parts(
-    defects_hooks, tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_runner
+    defects_hooks, tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_jobs
 ):
     dataset = services.create_dataset(tenant=tenant_a, user=admin_a, solution="defects", base_model="inspector",
                                       name="line 3", filename="parts.zip", data=parts_zip(12))

@@ -4,7 +4,7 @@ import pytest
 
 from quorum.adapters import services
 from quorum.jobs.models import JobStatus
-from tests.platform.adapters.support import run_job_now
+from tests.fixtures.workers import run_job_now
 
 ALKANOLS = ["C" * n + "O" for n in range(1, 9)] + ["C" * n + "N" for n in range(1, 9)]
 
@@ -36,7 +36,7 @@ def test_rows_are_accepted_or_rejected_with_reasons(molecules_hooks):
 
 
 def test_a_training_job_on_a_molecule_series(
-    molecules_hooks, tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_runner
+    molecules_hooks, tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_jobs
 ):
     dataset = services.create_dataset(tenant=tenant_a, user=admin_a, solution="molecules", base_model="screening",
                                       name="series", filename="series.csv", data=solubility_csv())

@@ -8,11 +8,12 @@ from quorum.adapters.models import AdapterTrainingRun
 from quorum.jobs.models import JobStatus
 from quorum.jobs.services import create_job
 from quorum.tenancy.scoping import tenant_scope
-from tests.platform.adapters.support import BASE_MODEL, run_job_now, synthetic_rows, to_csv
+from tests.fixtures.workers import run_job_now
+from tests.platform.adapters.support import BASE_MODEL, synthetic_rows, to_csv
 
 
 def test_training_job_stores_a_version_with_adapter_and_base_metrics(
-    tenant_a, admin_a, admin_a_client, django_capture_on_commit_callbacks, in_process_runner
+    tenant_a, admin_a, admin_a_client, django_capture_on_commit_callbacks, in_process_jobs
 ):
     dataset = services.create_dataset(tenant=tenant_a, user=admin_a, solution="loans", base_model=BASE_MODEL,
                                       name="lender", filename="lender.csv", data=to_csv(synthetic_rows(160)))
@@ -51,7 +52,7 @@ def test_the_scenario_command_stops_cleanly_without_the_shipped_data(db, tmp_pat
 
 
 def test_a_training_job_cancelled_after_its_first_epoch_stops_without_a_version(
-    tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_runner, monkeypatch
+    tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_jobs, monkeypatch
 ):
     from quorum.jobs import services as job_services
     from quorum.jobs.models import Job

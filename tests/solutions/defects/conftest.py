@@ -5,7 +5,6 @@ synthetic, so nothing from ../shared is needed; the pipeline finds it through
 settings.QUORUM_MODELS_DIR.
 """
 
-import contextlib
 import json
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import torch
 from engine.checkpoint import save_checkpoint
 from engine.config import ModelConfig
 from engine.model import MoETransformer
-from quorum.jobs import runner
 from solutions.defects.datasets import CLASSES, DEFECT_CLASSES
 from solutions.defects.inference import CLASSES_FILE, MODEL_NAME, VALIDATION_FILE, inspector_config
 
@@ -58,21 +56,3 @@ def tiny_model(settings, tiny_models_dir: Path, tmp_path: Path) -> Path:
         "OPTIONS": {"location": str(tmp_path / "media")},
     }}
     return tiny_models_dir / "defects" / MODEL_NAME
-
-
-@pytest.fixture
-def run_in_process(monkeypatch):
-    """run(job) executes the job with the real runner inside the test's transaction.
-
-    The runner's connection housekeeping (closing stale connections, a heartbeat thread) would
-    close the test database's shared in-memory connection, so both are switched off.
-    """
-    monkeypatch.setattr(runner, "heartbeat", lambda *args: contextlib.nullcontext())
-    monkeypatch.setattr(runner, "close_old_connections", lambda: None)
-
-    def run(job):
-        runner.run_job(str(job.pk), "test-runner")
-        job.refresh_from_db()
-        return job
-
-    return run

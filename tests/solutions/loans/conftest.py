@@ -4,7 +4,6 @@ The model is trained once per test session with engine.train (a few seconds) and
 shipped checkpoint, so the tests need nothing from ../shared.
 """
 
-import contextlib
 import json
 import math
 import random
@@ -15,7 +14,6 @@ import pytest
 import torch
 
 from engine.checkpoint import save_checkpoint
-from quorum.jobs import runner
 from solutions.loans.monitoring import reference_distributions
 from solutions.loans.schema import Feature, FeatureSchema
 from solutions.loans.scoring import Calibration, LoanScorer, fit_calibration
@@ -98,17 +96,3 @@ def loan_models(settings, tiny_model_dir: Path) -> Path:
     settings.QUORUM_MODELS_DIR = tiny_model_dir
     return tiny_model_dir
 
-
-@pytest.fixture
-def in_process_runner(monkeypatch):
-    """Run jobs inside the test's transaction: the runner's connection housekeeping (closing
-    stale connections, a heartbeat thread that closes its own) would close the test database,
-    whose in-memory SQLite connection is shared by every thread."""
-    monkeypatch.setattr(runner, "heartbeat", lambda *args: contextlib.nullcontext())
-    monkeypatch.setattr(runner, "close_old_connections", lambda: None)
-
-
-def run_synchronously(job):
-    runner.run_job(str(job.pk), "test-runner")
-    job.refresh_from_db()
-    return job

@@ -10,14 +10,14 @@ from quorum.jobs.models import Job, JobStatus
 from quorum.jobs.services import create_job
 from quorum.tenancy.scoping import tenant_scope
 from solutions.loans.models import ScoredApplication
-from tests.solutions.loans.conftest import run_synchronously
+from tests.fixtures.workers import run_job_now
 
 GOOD = {"amount": 30000, "age": 30, "checking": "low", "phone": "yes"}
 SCORE_URL = "/api/v1/loans/score"
 
 
 @pytest.fixture(autouse=True)
-def _models(loan_models, in_process_runner):
+def _models(loan_models, in_process_jobs):
     """Every test here scores with the tiny model and runs jobs in-process."""
 
 
@@ -61,7 +61,7 @@ def test_batch_with_bad_rows_scores_the_rest(api_client_a, tenant_a):
     response = api_client_a.post("/api/v1/loans/jobs/", {"model": "german", "applications": applications}, format="json")
     assert response.status_code == 201, response.content
     with tenant_scope(tenant_a):
-        job = run_synchronously(Job.objects.get(pk=response.json()["id"]))
+        job = run_job_now(Job.objects.get(pk=response.json()["id"]))
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.result_summary["scored"] == 2 and job.result_summary["errors"] == 2
 
@@ -83,7 +83,7 @@ def test_csv_portfolio_job(tenant_a, admin_a):
     upload = SimpleUploadedFile("portfolio.csv", csv_text.encode(), content_type="text/csv")
     job = create_job(tenant=tenant_a, user=admin_a, solution="loans", files=[upload], params={"model": "german"})
     with tenant_scope(tenant_a):
-        job = run_synchronously(job)
+        job = run_job_now(job)
         rows = list(ScoredApplication.objects.filter(job=job).order_by("index"))
     assert job.status == JobStatus.SUCCEEDED
     assert [r.status for r in rows] == ["scored", "error", "scored"]
@@ -95,7 +95,7 @@ def test_unreadable_file_fails_the_job_with_a_message(tenant_a, admin_a):
     upload = SimpleUploadedFile("portfolio.json", b"{not json", content_type="application/json")
     job = create_job(tenant=tenant_a, user=admin_a, solution="loans", files=[upload])
     with tenant_scope(tenant_a):
-        job = run_synchronously(job)
+        job = run_job_now(job)
     assert job.status == JobStatus.FAILED
     assert "portfolio.json: not valid UTF-8 JSON" in job.error
 

@@ -6,14 +6,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from quorum.jobs.models import Job
 from quorum.tenancy.scoping import tenant_scope
-from tests.solutions.loans.conftest import run_synchronously
+from tests.fixtures.workers import run_job_now
 from tests.solutions.loans.test_api import GOOD
 
 PORTFOLIO = b"application_id,amount,age,checking,phone\nP-1,1500,45,high,yes\nP-2,60000,23,low,none\nP-3,abc,40,mid,yes\n"
 
 
 @pytest.fixture(autouse=True)
-def _models(loan_models, in_process_runner):
+def _models(loan_models, in_process_jobs):
     """Every test here scores with the tiny model and runs jobs in-process."""
 
 
@@ -23,7 +23,7 @@ def upload_portfolio(client, tenant):
     assert response.status_code == 302, response.content.decode()[:2000]
     with tenant_scope(tenant):
         job = Job.objects.get(solution="loans")
-        return run_synchronously(job)
+        return run_job_now(job)
 
 
 def test_portfolio_upload_shows_grades_reasons_and_errors(analyst_a_client, tenant_a):

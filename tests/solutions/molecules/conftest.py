@@ -4,7 +4,6 @@ The weights are random (the tests check plumbing, not accuracy), so nothing from
 needed; the pipeline finds the model through settings.QUORUM_MODELS_DIR.
 """
 
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from rdkit import Chem
 
 from engine.config import ModelConfig
 from engine.model import MoETransformer
-from quorum.jobs import runner
 from solutions.molecules import predict
 from solutions.molecules.tasks import TASKS
 from solutions.molecules.training import MODEL_NAME, model_config, save_model
@@ -46,19 +44,3 @@ def tiny_model(settings, tiny_models_dir: Path) -> Path:
     predict.load_predictor.cache_clear()
     yield tiny_models_dir / "molecules" / MODEL_NAME
     predict.load_predictor.cache_clear()
-
-
-@pytest.fixture
-def run_in_process(monkeypatch: pytest.MonkeyPatch):
-    """Run a job synchronously inside the test's transaction.
-
-    The runner's connection housekeeping (closing stale connections; a heartbeat thread that
-    closes its own) would close the in-memory test database that every thread shares.
-    """
-    monkeypatch.setattr(runner, "heartbeat", lambda *args: contextlib.nullcontext())
-    monkeypatch.setattr(runner, "close_old_connections", lambda: None)
-
-    def run(job_id: object) -> None:
-        runner.run_job(str(job_id), "test-runner")
-
-    return run
