@@ -108,6 +108,8 @@ def decode_image(data: bytes, limits: IntakeLimits = DEFAULT_LIMITS) -> Image.Im
 
 def _unsafe_member_name(name: str) -> str | None:
     """Why an archive member's path is refused, or None when it stays inside the archive."""
+    if not name:
+        return "the member has no name"
     if "\\" in name:
         return "path uses backslashes"
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
@@ -121,7 +123,8 @@ def _is_metadata_member(info: zipfile.ZipInfo) -> bool:
     # Folders and the resource forks macOS adds to every archive are not part images.
     name = info.filename
     base = name.rsplit("/", 1)[-1]
-    return info.is_dir() or name.startswith("__MACOSX/") or base.startswith("._") or base == ".DS_Store"
+    # endswith, not ZipInfo.is_dir(): that raises IndexError on a member with an empty name.
+    return name.endswith("/") or name.startswith("__MACOSX/") or base.startswith("._") or base == ".DS_Store"
 
 
 def read_zip(data: bytes, archive_name: str, limits: IntakeLimits = DEFAULT_LIMITS) -> Iterator[IntakeItem]:

@@ -102,6 +102,15 @@ _FOR_INPUT = re.compile(r" for input: '.*'$")
 _BANNER = re.compile(r"^(\**|-+|(Pre|Post)-condition Violation|Invariant Violation)$")
 
 
+def captured_log(capture: Any) -> str:
+    """The text of an rdBase.CaptureErrorLog, or "" when RDKit cut a non-ASCII input
+    mid-character in its message and the log is not valid UTF-8."""
+    try:
+        return capture.messages
+    except UnicodeDecodeError:
+        return ""
+
+
 def _rdkit_reason(log_text: str) -> str:
     """The first meaningful line RDKit logged, without its timestamp and boilerplate."""
     for raw in log_text.splitlines():
@@ -118,7 +127,7 @@ def mol_from_smiles(smiles: str) -> tuple[Chem.Mol | None, str]:
     with rdBase.CaptureErrorLog() as capture:
         mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        return None, _rdkit_reason(capture.messages)
+        return None, _rdkit_reason(captured_log(capture))
     if mol.GetNumAtoms() == 0:
         return None, "it has no atoms"
     return mol, ""
@@ -337,7 +346,7 @@ def _sdf_record(index: int, first_line: int, lines: list[str], terminated: bool)
     fields = _sdf_data_fields(lines[end_at + 1 :])
     name = title or next((fields[k].strip() for k in fields if k.lower() in NAME_COLUMN_NAMES), "")
     if mol is None:
-        reason = _rdkit_reason(capture.messages)
+        reason = _rdkit_reason(captured_log(capture))
         return InputRecord(
             index, location, text, name, None, f"{location}: mol block could not be read: {reason}"
         )

@@ -19,7 +19,7 @@ from rdkit import Chem, rdBase
 
 from solutions.molecules.chemistry import ALERT_CATALOGS, Standardizer, analyse_molecule, tanimoto
 from solutions.molecules.models import ResultStatus, ScreeningResult
-from solutions.molecules.parsing import mol_from_smiles
+from solutions.molecules.parsing import captured_log, mol_from_smiles
 
 RULES = ("lipinski", "veber", "egan", "radar")
 DESCRIPTORS = (
@@ -171,7 +171,7 @@ def substructure_search(rows: QuerySet[ScreeningResult], smarts: str) -> list[Se
     with rdBase.CaptureErrorLog() as capture:
         pattern = Chem.MolFromSmarts(smarts) if smarts.strip() else None
     if pattern is None:
-        reason = capture.messages.strip().splitlines()[-1:] or ["it is empty"]
+        reason = captured_log(capture).strip().splitlines()[-1:] or ["it is empty"]
         raise QueryError(f"the SMARTS {smarts!r} could not be parsed: {reason[0]}")
     hits: list[SearchHit] = []
     for chunk in _scan(rows.only("id", "index", "name", "canonical_smiles", "job_id", "tenant_id")):

@@ -19,6 +19,10 @@ from tests.fuzz.mutations import hostile_files, sample_bytes
 
 SAMPLES = sample_bytes("molecules", ".smi", ".csv", ".sdf")
 SMILES_ALPHABET = "CNOSPFIBrcnos()[]=#@+-\\/%0123456789.*H:$ \t"
+# Any characters but line breaks (control characters, line and paragraph separators).
+ONE_LINE_OF_ANY_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Zl", "Zp")), max_size=80
+)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -42,7 +46,7 @@ def test_every_reader_takes_any_bytes(data: bytes, suffix: str) -> None:
 
 
 @FUZZ
-@given(smiles=st.text(alphabet=SMILES_ALPHABET, max_size=80))
+@given(smiles=st.one_of(st.text(alphabet=SMILES_ALPHABET, max_size=80), ONE_LINE_OF_ANY_TEXT))
 def test_any_smiles_text_is_a_molecule_or_a_reason(smiles: str) -> None:
     mol, reason = mol_from_smiles(smiles)
     assert (mol is None) == bool(reason)
