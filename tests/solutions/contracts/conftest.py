@@ -2,7 +2,6 @@
 contract) saved like the shipped checkpoint, and an in-process job runner. Nothing from
 ../shared is needed; the pipeline finds the model through settings.QUORUM_MODELS_DIR."""
 
-import contextlib
 import json
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from engine.checkpoint import save_checkpoint
 from engine.config import HeadSpec
 from engine.model import MoETransformer
 from engine.tokenizer import TextTokenizer
-from quorum.jobs import runner
 from solutions.contracts.classifier import HEAD, LABELS_FILE
 from solutions.contracts.training import MODEL_NAME, model_config
 
@@ -43,17 +41,3 @@ def tiny_model(settings, tiny_models_dir: Path, tmp_path: Path) -> Path:
         "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")},
     }}
     return tiny_models_dir / "contracts" / MODEL_NAME
-
-
-@pytest.fixture
-def run_in_process(monkeypatch):
-    """run(job) executes the job with the real runner inside the test's transaction."""
-    monkeypatch.setattr(runner, "heartbeat", lambda *args: contextlib.nullcontext())
-    monkeypatch.setattr(runner, "close_old_connections", lambda: None)
-
-    def run(job):
-        runner.run_job(str(job.pk), "test-runner")
-        job.refresh_from_db()
-        return job
-
-    return run
