@@ -14,6 +14,7 @@ from tests.platform.faults.submissions import solutions_with_uploads
 
 API_FUZZ = settings(
     max_examples=25,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -13,7 +13,9 @@ from tests.fuzz.mutations import hostile_files, sample_bytes
 
 SAMPLES = sample_bytes("loans", ".csv", ".json")
 SCHEMA = taiwan_schema()
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
