@@ -26,7 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="session")
+# Package scope: the browser and the variable end with this folder's tests, so nothing after
+# them (a `check --deploy` subprocess, say) inherits DJANGO_ALLOW_ASYNC_UNSAFE.
+@pytest.fixture(scope="package")
 def _orm_beside_playwright() -> Iterator[None]:
     # Playwright's sync API keeps an event loop in this thread; the ORM calls of the test and
     # of the fixtures are still synchronous, so Django's guard against ORM calls from async
@@ -42,7 +44,7 @@ def _orm_beside_playwright() -> Iterator[None]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(_orm_beside_playwright: None) -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get install -y chromium`")
