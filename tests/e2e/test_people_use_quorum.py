@@ -1,13 +1,15 @@
 """Quorum as people use it, in Chromium: an analyst signs in, runs a job of every solution
 from its sample files, watches the progress and reads the results; a tenant admin creates an
-API key, sees it once, and it works."""
+API key, sees it once, and it works; a tenant admin trains an adapter and switches it on."""
 
 import re
 
 import pytest
 
+from quorum.adapters.models import ActiveAdapter, AdapterTrainingRun
 from quorum.jobs.models import Job, JobStatus
 from quorum.tenancy.models import Role
+from tests.platform.adapters.support import BASE_MODEL, synthetic_rows, to_csv
 from tests.platform.faults.submissions import sample_paths, solutions_with_uploads
 
 pytestmark = pytest.mark.slow
@@ -71,3 +73,39 @@ def test_a_tenant_admin_creates_an_api_key_that_works(
     response = page.request.get("/api/v1/tenant/", headers={"Authorization": f"Api-Key {raw_key}"})
     assert response.status == 200
     assert response.json()["name"] == tenant_a.name
+
+
+def test_a_tenant_admin_trains_an_adapter_and_switches_it_on(
+    celery_worker_process, signed_in, steps, tenant_a, tmp_path
+) -> None:
+    worker = celery_worker_process(QUORUM_SOLUTIONS="loans", queues="training")
+    page = signed_in(tenant_a, "models@acme.example", Role.ADMIN, steps)
+    page.goto("/adapters/")
+    steps.shot(page, "adapters")
+    portfolio = tmp_path / "lender.csv"
+    portfolio.write_bytes(to_csv(synthetic_rows(160)))
+    upload = page.locator("form[enctype='multipart/form-data']").first
+    upload.locator("select[name=solution]").select_option("loans")
+    upload.locator("select[name=base_model]").select_option(BASE_MODEL)
+    upload.locator("input[name=name]").fill("Lender portfolio")
+    upload.locator("input[type=file]").set_input_files(str(portfolio))
+    upload.locator("[type=submit]").click()
+    page.wait_for_load_state()
+    steps.shot(page, "dataset validated")
+
+    page.fill("input[name=epochs]", "2")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r".*/adapters/runs/"))
+    steps.shot(page, "training progress")
+    finished = page.get_by_role("link", name=re.compile("Open version"))
+    finished.wait_for(timeout=JOB_TIMEOUT_MS)
+    steps.shot(page, "training finished")
+    run = AdapterTrainingRun.objects.all_tenants().select_related("job").get()
+    assert run.job.status == JobStatus.SUCCEEDED, f"{run.job.error}\n{worker.log()[-3000:]}"
+
+    page.goto("/adapters/")
+    page.get_by_role("button", name="Activate").first.click()
+    page.wait_for_load_state()
+    steps.shot(page, "adapter active")
+    active = ActiveAdapter.objects.all_tenants().get(tenant=tenant_a, solution="loans")
+    assert active.version_id == run.version_id
