@@ -68,6 +68,7 @@ class ModelConfig:
     encoder: EncoderKind = "text"
     vocab_size: int = 8000  # text
     max_len: int = 512  # text: tokens per sequence, CLS excluded
+    ngram_buckets: int = 0  # text: hashed uni+bigram bag added to CLS (fastText-style); 0 = off
     n_numeric: int = 0  # tabular
     categorical_cardinalities: list[int] = field(default_factory=list)  # tabular: categories per feature, 0 = missing excluded
     image_size: int = 64  # image (square)

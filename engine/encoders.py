@@ -39,8 +39,26 @@ def _prepend_cls(cls: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor) -
     return tokens, valid
 
 
+def hashed_ngrams(input_ids: torch.Tensor, valid: torch.Tensor, buckets: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bucket ids of every unigram and bigram, and their weights (1/count per row, 0 = padding).
+
+    input_ids, valid: (B, T) -> ids (B, 2T - 1) long, weights (B, 2T - 1) float.
+    """
+    ids = input_ids.long()
+    bigram_ids = (ids[:, :-1] * 1_000_003 + ids[:, 1:] * 7919 + 1) % buckets
+    bigram_valid = valid[:, :-1] & valid[:, 1:]
+    ngram_ids = torch.cat([ids % buckets, bigram_ids], dim=1)
+    weights = torch.cat([valid, bigram_valid], dim=1).float()
+    return ngram_ids, weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+
 class TextEncoder(nn.Module):
-    """Token + learned position embeddings."""
+    """Token + learned position embeddings.
+
+    With config.ngram_buckets > 0, the CLS token also gets the mean embedding of the sequence's
+    hashed unigrams and bigrams: a bag-of-n-grams path that learns fast from few examples,
+    beside the attention path that learns word order.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -49,8 +67,12 @@ class TextEncoder(nn.Module):
         self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.position_embedding = nn.Embedding(config.max_len + 1, config.d_model)  # +1: CLS
         self.cls = nn.Parameter(torch.zeros(config.d_model))
+        self.ngram_buckets = config.ngram_buckets
+        self.ngram_embedding = nn.EmbeddingBag(config.ngram_buckets, config.d_model, mode="sum") if config.ngram_buckets else None
         _init_embedding(self.token_embedding.weight)
         _init_embedding(self.position_embedding.weight)
+        if self.ngram_embedding is not None:
+            _init_embedding(self.ngram_embedding.weight)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> Encoded:
         input_ids = batch["input_ids"]  # (B, T)
@@ -63,7 +85,12 @@ class TextEncoder(nn.Module):
         valid = torch.ones_like(input_ids, dtype=torch.bool) if valid is None else valid.bool()
         tokens, valid = _prepend_cls(self.cls, self.token_embedding(input_ids), valid)
         positions = torch.arange(T + 1, device=input_ids.device)
-        return Encoded(tokens + self.position_embedding(positions), valid)
+        tokens = tokens + self.position_embedding(positions)
+        if self.ngram_embedding is not None and T > 0:
+            ngram_ids, weights = hashed_ngrams(input_ids, valid[:, 1:], self.ngram_buckets)
+            bag = self.ngram_embedding(ngram_ids, per_sample_weights=weights)  # (B, D)
+            tokens = torch.cat([tokens[:, :1] + bag.unsqueeze(1).to(tokens.dtype), tokens[:, 1:]], dim=1)
+        return Encoded(tokens, valid)
 
 
 class TabularEncoder(nn.Module):

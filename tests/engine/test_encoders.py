@@ -75,3 +75,21 @@ def test_text_encoder_names_the_vocabulary_mismatch():
         encoder({"input_ids": torch.tensor([[1, 50]])})
     with pytest.raises(ValueError, match="max_len 16"):
         encoder({"input_ids": torch.ones(1, 17, dtype=torch.long)})
+
+
+def test_ngram_bag_ignores_padding_and_sees_word_order():
+    config = tiny_config("text")
+    config.ngram_buckets = 97
+    encoder = TextEncoder(config)
+    sentence = torch.tensor([[5, 6, 7, 0, 0]])
+    mask = sentence != 0
+    alone = encoder({"input_ids": sentence[:, :3], "attention_mask": mask[:, :3]}).tokens[:, 0]
+    padded = encoder({"input_ids": sentence, "attention_mask": mask}).tokens[:, 0]
+    torch.testing.assert_close(alone, padded)
+    # Same tokens in another order: the unigrams agree, the bigrams differ, so does CLS.
+    reordered = encoder({"input_ids": torch.tensor([[7, 6, 5]])}).tokens[:, 0]
+    assert not torch.allclose(alone, reordered)
+    without_bag = TextEncoder(tiny_config("text"))
+    without_bag.load_state_dict({k: v for k, v in encoder.state_dict().items() if "ngram" not in k})
+    swapped = without_bag({"input_ids": torch.tensor([[7, 6, 5]])}).tokens[:, 0]
+    torch.testing.assert_close(swapped, without_bag({"input_ids": sentence[:, :3]}).tokens[:, 0])
