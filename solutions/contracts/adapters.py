@@ -4,12 +4,14 @@ A dataset is a JSONL file of labelled segments, one object per line:
 {"text": "...", "categories": ["Cap on Liability", ...]} (an empty list = "no clause").
 The reviewed corrections are the analyst's reviews of findings: an accepted finding labels its
 segment with its (possibly relabelled) category, a rejected one says the segment is not that
-category. The holdout metric is micro-F1 of the clause head at 0.5; the head trains alongside
-the LoRA weights.
+category. The holdout metric is micro average precision (AUPR over every known segment/category
+cell): it needs no threshold, so the base model and an adapter trained on the tenant's own base
+rate are compared on ranking alone. The head trains alongside the LoRA weights.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections import Counter
@@ -23,7 +25,7 @@ from solutions.contracts import services
 from solutions.contracts.classifier import HEAD, LABELS_FILE, MAX_TOKENS
 from solutions.contracts.training import MODEL_NAME
 
-metric_name = "micro-F1"
+metric_name = "micro AUPR"
 maximize = True
 dataset_kinds = (".jsonl",)
 MAX_TEXT_CHARS = 5000
@@ -104,15 +106,53 @@ def batches(base_model: str, rows: list[dict[str, Any]], batch_size: int) -> lis
 
 
 def metric(heads: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> float:
+    """Micro average precision over the known cells: mean precision at each true cell's rank."""
     target = targets[HEAD]
     known = ~torch.isnan(target)
-    predicted = torch.sigmoid(heads[HEAD].float()) >= 0.5
-    truth = target.nan_to_num(0) >= 0.5
-    tp = (predicted & truth & known).sum().item()
-    fp = (predicted & ~truth & known).sum().item()
-    fn = (~predicted & truth & known).sum().item()
-    return 2 * tp / max(1, 2 * tp + fp + fn)
+    scores, truth = heads[HEAD].float()[known], target[known] >= 0.5
+    if not truth.any():
+        return 0.0
+    ranked = truth[torch.argsort(scores, descending=True, stable=True)].float()
+    precision = ranked.cumsum(0) / torch.arange(1, len(ranked) + 1)
+    return float((precision * ranked).sum() / ranked.sum())
 
 
 def modules_to_save(base_model: str) -> list[str]:
     return [f"heads.{HEAD}"]
+
+
+# Contract families a scenario tenant may hold: (title, word the CUAD file name must contain).
+FAMILIES = {
+    "licences": ("licence agreements", "LICENS"),
+    "supply": ("supply and manufacturing agreements", "SUPPLY"),
+    "services": ("service agreements", "SERVICE"),
+}
+
+
+def scenario(data_dir: Path, segment: str = "licences") -> dict[str, Any]:
+    """The realistic tenant of the adapters evaluation: a legal team whose contracts are one
+    family of CUAD agreements, every sentence segment labelled. Its data is that family's
+    contracts among the shipped valid and test splits, contracts the base model never trained on."""
+    from solutions.contracts.datasets import categories, contract_segments, read_contracts
+
+    title, word = FAMILIES[segment]
+    names = categories(data_dir)
+    buffer = io.StringIO()
+    n_contracts = 0
+    for split in ("valid", "test"):
+        for row in read_contracts(data_dir, split):
+            if word not in row["filename"].upper():
+                continue
+            n_contracts += 1
+            contract = contract_segments(row, names)
+            for text, labels in zip(contract.segment_texts(), contract.labels, strict=True):
+                if text.strip():
+                    found = [names[i] for i in labels.nonzero()[0]]
+                    buffer.write(json.dumps({"text": text[:MAX_TEXT_CHARS], "categories": found}) + "\n")
+    return {
+        "base_model": MODEL_NAME,
+        "name": f"CUAD {title}",
+        "description": f"A legal team whose contracts are CUAD {title} ({n_contracts} contracts, every segment labelled).",
+        "filename": f"{segment}-segments.jsonl",
+        "data": buffer.getvalue().encode(),
+    }

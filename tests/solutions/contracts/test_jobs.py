@@ -153,6 +153,18 @@ def test_reviews_become_adapter_training_rows(analysed, tenant_a, analyst_a):
     assert adapters.metric({"clauses": torch.tensor([[9.0] * 5])}, {"clauses": torch.tensor([[1.0] + [float("nan")] * 4])}) == 1.0
 
 
+def test_adapter_metric_is_average_precision_over_known_cells():
+    from solutions.contracts import adapters
+
+    scores = torch.tensor([[4.0, 3.0], [2.0, 1.0]])
+    nan = float("nan")
+    # Ranked 4, 3, 2, 1 with truth 1, 0, 1, 0: precision 1 at the first, 2/3 at the second.
+    assert adapters.metric({"clauses": scores}, {"clauses": torch.tensor([[1.0, 0.0], [1.0, 0.0]])}) == pytest.approx((1 + 2 / 3) / 2)
+    # The cell a review said nothing about (NaN) is left out: truth 1, _, 1, 0 ranks perfectly.
+    assert adapters.metric({"clauses": scores}, {"clauses": torch.tensor([[1.0, nan], [1.0, 0.0]])}) == 1.0
+    assert adapters.metric({"clauses": scores}, {"clauses": torch.zeros(2, 2)}) == 0.0
+
+
 @pytest.mark.django_db
 def test_adapter_dataset_upload_accepts_and_rejects_lines(tiny_model):
     from solutions.contracts import adapters
