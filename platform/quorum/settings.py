@@ -225,10 +225,11 @@ QUORUM_MODELS_DIR = Path(env_str("QUORUM_MODELS_DIR", str(BASE_DIR / "models")))
 QUORUM_BATCH_MAX_SIZE = env_int("QUORUM_BATCH_MAX_SIZE", 64)
 QUORUM_BATCH_MAX_WAIT_MS = env_float("QUORUM_BATCH_MAX_WAIT_MS", 5.0)
 # Tenant adapters: training jobs a tenant may run at once, and adapter versions it may keep;
-# local folder where workers cache adapter files read from storage.
+# local folder where workers cache adapter files read from storage (under this machine's
+# QUORUM_VAR_DIR, so two workers with their own folders never share one).
 QUORUM_ADAPTER_MAX_CONCURRENT_TRAINING = env_int("QUORUM_ADAPTER_MAX_CONCURRENT_TRAINING", 1)
 QUORUM_ADAPTER_MAX_VERSIONS = env_int("QUORUM_ADAPTER_MAX_VERSIONS", 20)
-QUORUM_ADAPTER_CACHE_DIR = Path(env_str("QUORUM_ADAPTER_CACHE_DIR", str(BASE_DIR / "var" / "adapter-cache")))
+QUORUM_ADAPTER_CACHE_DIR = Path(env_str("QUORUM_ADAPTER_CACHE_DIR", str(VAR_DIR / "adapter-cache")))
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
