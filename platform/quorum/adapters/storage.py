@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connection
 
 from engine.lora import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE
 
@@ -90,6 +91,10 @@ def resolve_adapter(version_id: str) -> Path:
         if all((target / name).is_file() for name in ADAPTER_FILES):
             return target
         version = AdapterVersion.objects.all_tenants().get(pk=version_id)
+        if threading.current_thread() is not threading.main_thread():
+            # A serving thread lives as long as the worker; a connection it kept open would
+            # never be recycled by Django's request/task cleanup and would outlive a DB restart.
+            connection.close()
         cache_dir().mkdir(parents=True, exist_ok=True)
         # Fetched into a temporary folder and renamed, so a reader never sees half the files.
         staging = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".fetch-"))
