@@ -156,6 +156,11 @@ SERIES: dict[str, tuple[str, str | None]] = {
     "lipophilicity": ("every compound of the lipophilicity assay's held-out splits", None),
     "aryl-amides": ("aryl amides (a carbonyl-NH on an aromatic ring)", "c[NX3H1]C(=O)"),
     "pyridines": ("compounds with a pyridine ring", "c1ccncc1"),
+    # The two families the base model misjudges most on its own training split too (acids read
+    # 0.29 logD too high, phenols 0.36 too low), so their offset is the base model's, not noise.
+    "acids": ("acids ionised at pH 7.4 (carboxylic acids, tetrazoles, sulfonamide NH)",
+              "[$(C(=O)[OH]),$(c1nn[nH]n1),$(c1n[nH]nn1),$(S(=O)(=O)[NH])]"),
+    "phenols": ("phenols (an OH on an aromatic ring)", "c[OH]"),
 }
 
 
