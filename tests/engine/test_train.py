@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from engine.config import HeadSpec
 from engine.model import MoETransformer
-from engine.train import fit, lr_at
+from engine.train import LengthBucketedBatches, fit, lr_at
 from tests.engine.helpers import tiny_config
 
 
@@ -141,3 +141,22 @@ def test_collected_token_predictions_keep_only_real_tokens():
     assert predictions.heads["kind"].shape == (6, 3)
     assert "kind" not in predictions.targets
     assert model.training  # restored after evaluation
+
+
+def test_length_bucketed_batches_cover_every_row_once_and_trim_padding():
+    lengths = torch.tensor([1, 7, 3, 8, 2, 5, 6, 4, 8, 1])
+    input_ids = torch.zeros(10, 8, dtype=torch.long)
+    for row, n in enumerate(lengths.tolist()):
+        input_ids[row, :n] = row + 1
+    rows = {"input_ids": input_ids, "attention_mask": input_ids != 0, "label": torch.arange(10)}
+    batches = LengthBucketedBatches(rows, lengths, batch_size=3, pool_batches=2, seed=0)
+    assert len(batches) == 4
+    epochs = [list(batches), list(batches)]
+    for epoch in epochs:
+        assert sorted(torch.cat([b["label"] for b in epoch]).tolist()) == list(range(10))
+        for batch in epoch:
+            # Cut to the batch's longest row, and each row keeps its own tokens.
+            assert batch["input_ids"].shape[1] == int(lengths[batch["label"]].max())
+            assert torch.equal(batch["attention_mask"].sum(1), lengths[batch["label"]])
+            assert torch.equal(batch["input_ids"][:, 0], batch["label"] + 1)
+    assert [b["label"].tolist() for b in epochs[0]] != [b["label"].tolist() for b in epochs[1]]
