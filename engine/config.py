@@ -77,6 +77,10 @@ class ModelConfig:
     atom_feature_cardinalities: list[int] = field(default_factory=list)  # graph: values per atom feature, 0 = padding excluded
     max_atoms: int = 64  # graph
     max_distance: int = 8  # graph: topological distances above this share one bias
+    # Any encoder: width F of a per-example vector batch["global_features"] (B, F) float,
+    # standardised by the solution (NaN = unknown, read as 0), projected and added to the CLS
+    # token before the blocks (e.g. whole-molecule descriptors); 0 = no such input.
+    n_global_features: int = 0
 
     heads: list[HeadSpec] = field(default_factory=list)
 
@@ -94,6 +98,8 @@ class ModelConfig:
             raise ValueError(f"gate must be 'softmax' or 'sigmoid', got {self.gate!r}")
         if self.encoder == "image" and self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.n_global_features < 0:
+            raise ValueError(f"n_global_features must not be negative, got {self.n_global_features}")
         names = [h.name for h in self.heads]
         if len(set(names)) != len(names):
             raise ValueError(f"head names must be unique, got {names}")

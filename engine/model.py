@@ -67,6 +67,10 @@ class MoETransformer(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = ENCODERS[config.encoder](config)
+        # Only built when used, so checkpoints without global features keep their state dict.
+        self.global_projection = (
+            nn.Linear(config.n_global_features, config.d_model) if config.n_global_features else None
+        )
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = nn.RMSNorm(config.d_model)
         self.heads = nn.ModuleDict({spec.name: Head(spec, config.d_model) for spec in config.heads})
@@ -81,6 +85,8 @@ class MoETransformer(nn.Module):
         with adapter_ids_set(adapter_ids):
             encoded = self.encoder(batch)
             x = encoded.tokens  # (B, 1 + T, D)
+            if self.global_projection is not None:
+                x = self._add_global_features(x, batch)
             attn_bias = attention_mask_to_bias(encoded.valid, encoded.attn_bias, x.dtype)
             aux_loss = x.new_zeros((), dtype=torch.float32)
             for block in self.blocks:
@@ -97,6 +103,18 @@ class MoETransformer(nn.Module):
             aux_loss=aux_loss * self.config.aux_loss_coef,
             expert_load=[block.moe.last_load for block in self.blocks],
         )
+
+    def _add_global_features(self, x: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """x (B, 1 + T, D) with the projection of batch["global_features"] (B, F) added to CLS."""
+        features = batch.get("global_features")
+        expected = (x.shape[0], self.config.n_global_features)
+        if features is None or tuple(features.shape) != expected:
+            found = "none" if features is None else tuple(features.shape)
+            raise ValueError(f"the model needs global_features of shape {expected}, got {found}")
+        # Unknown values sit at the standardised mean; infinities would poison the whole row.
+        features = torch.nan_to_num(features.float(), nan=0.0, posinf=0.0, neginf=0.0)
+        cls = x[:, :1] + self.global_projection(features.to(x.dtype))[:, None]  # (B, 1, D)
+        return torch.cat([cls, x[:, 1:]], dim=1)
 
     def head_losses(self, output: ModelOutput, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Loss per head that has a target in `targets` (other heads are skipped)."""
