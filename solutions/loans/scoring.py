@@ -230,7 +230,11 @@ class LoanScorer:
         return torch.sigmoid(logit).double().numpy()
 
     def pd(self, rows: list[dict[str, Any]], adapter_id: str | None = None) -> np.ndarray:
-        return self.calibration.apply(self.raw_pd(rows, adapter_id))
+        raw = self.raw_pd(rows, adapter_id)
+        # The base calibration maps the base model's scores onto the base population. A tenant
+        # adapter's head was trained on the tenant's own outcomes: its probability is already
+        # the tenant's PD, and the base mapping would pull it away from them.
+        return raw if adapter_id else self.calibration.apply(raw)
 
     def attributions(self, rows: list[dict[str, Any]], steps: int = 16) -> np.ndarray:
         """Integrated gradients per feature, (B, F) in schema order, in default log-odds.

@@ -147,3 +147,22 @@ def test_a_tenant_adapter_id_reaches_the_engine_server(tiny_scorer):
     assert asked == ["version-7"] and score.pd == pytest.approx(0.5)
     with pytest.raises(ValueError, match="ModelServer"):
         tiny_scorer.pd([RISKY], adapter_id="version-7")
+
+
+def test_an_adapter_pd_is_the_adapter_head_without_the_base_calibration(tiny_scorer):
+    import torch
+
+    from solutions.loans.scoring import HEAD, LoanScorer
+
+    class FixedServer:
+        def predict(self, batch, adapter_id=None):
+            logits = torch.zeros(len(batch["numeric"]), 2)
+            logits[:, 1] = 0.0 if adapter_id is None else 1.0
+            return {HEAD: logits}
+
+    shifted = Calibration("platt", a=1.0, b=-1.0)  # lowers every PD
+    served = LoanScorer(tiny_scorer.model, tiny_scorer.schema, shifted, server=FixedServer())
+    raw_adapter = served.raw_pd([RISKY], "version-7")
+    assert served.pd([RISKY], "version-7") == pytest.approx(raw_adapter)
+    assert served.pd([RISKY]) == pytest.approx(shifted.apply(served.raw_pd([RISKY])))
+    assert served.pd([RISKY]) != pytest.approx(served.raw_pd([RISKY]))
