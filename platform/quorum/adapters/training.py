@@ -9,8 +9,10 @@ adapter on the same holdout, store the PEFT files and create the immutable versi
 
 from __future__ import annotations
 
+import math
 import random
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,21 @@ def model_card(run: AdapterTrainingRun, hooks: AdapterHooks, sizes: dict[str, in
     return "\n".join(lines) + "\n"
 
 
+class EpochShuffledBatches:
+    """The training rows in a fresh order every epoch, batched by the solution's hook."""
+
+    def __init__(self, hooks: Any, base_model: str, rows: list[Any], batch_size: int, seed: int) -> None:
+        self.hooks, self.base_model, self.rows, self.batch_size = hooks, base_model, list(rows), batch_size
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.rows) / self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self.rng.shuffle(self.rows)
+        return iter(self.hooks.batches(self.base_model, self.rows, self.batch_size))
+
+
 def run(ctx: Any) -> dict[str, Any]:
     """The pipeline of the ``adapter-training`` job kind."""
     from engine.checkpoint import load_checkpoint
@@ -79,7 +96,7 @@ def run(ctx: Any) -> dict[str, Any]:
     if not fit_rows:
         raise JobFailed("The dataset has too few training rows left after the holdout.")
     size = options["batch_size"]
-    fit_batches = hooks.batches(run_row.base_model, fit_rows, size)
+    fit_batches = EpochShuffledBatches(hooks, run_row.base_model, fit_rows, size, seed=run_row.dataset.holdout_seed)
     valid_batches = hooks.batches(run_row.base_model, valid_rows, size)
     holdout_batches = hooks.batches(run_row.base_model, holdout_rows, size)
 
