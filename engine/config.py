@@ -74,6 +74,9 @@ class ModelConfig:
     image_size: int = 64  # image (square)
     patch_size: int = 8  # image
     channels: int = 3  # image
+    # image: widths of a convolutional stem (3x3, stride 2, GroupNorm, GELU each) before the
+    # patch projection, so patches see local texture; empty = patches straight from pixels.
+    stem_channels: list[int] = field(default_factory=list)
     atom_feature_cardinalities: list[int] = field(default_factory=list)  # graph: values per atom feature, 0 = padding excluded
     max_atoms: int = 64  # graph
     max_distance: int = 8  # graph: topological distances above this share one bias
@@ -98,6 +101,10 @@ class ModelConfig:
             raise ValueError(f"gate must be 'softmax' or 'sigmoid', got {self.gate!r}")
         if self.encoder == "image" and self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.encoder == "image" and self.patch_size % 2 ** len(self.stem_channels):
+            raise ValueError(
+                f"patch_size {self.patch_size} is not a multiple of the stem's stride {2 ** len(self.stem_channels)}"
+            )
         if self.n_global_features < 0:
             raise ValueError(f"n_global_features must not be negative, got {self.n_global_features}")
         names = [h.name for h in self.heads]

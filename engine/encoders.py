@@ -136,19 +136,31 @@ class TabularEncoder(nn.Module):
 
 
 class PatchEncoder(nn.Module):
-    """Non-overlapping patches (a strided convolution) plus row and column position embeddings."""
+    """Patches (a strided convolution) plus row and column position embeddings.
+
+    With config.stem_channels, stride-2 3x3 convolutions come first and the patch projection
+    covers patch_size / 2**len(stem_channels) of their output: still one token per patch.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.grid = config.image_size // config.patch_size
-        self.patchify = nn.Conv2d(config.channels, config.d_model, config.patch_size, stride=config.patch_size)
+        layers: list[nn.Module] = []
+        width = config.channels
+        for out in config.stem_channels:
+            # GroupNorm, not BatchNorm: a prediction must not depend on its batch neighbours.
+            layers += [nn.Conv2d(width, out, 3, stride=2, padding=1), nn.GroupNorm(min(8, out), out), nn.GELU()]
+            width = out
+        self.stem = nn.Sequential(*layers)
+        kernel = config.patch_size // 2 ** len(config.stem_channels)
+        self.patchify = nn.Conv2d(width, config.d_model, kernel, stride=kernel)
         self.row_embedding = nn.Parameter(torch.randn(self.grid, config.d_model) * 0.02)
         self.col_embedding = nn.Parameter(torch.randn(self.grid, config.d_model) * 0.02)
         self.cls = nn.Parameter(torch.zeros(config.d_model))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> Encoded:
         pixels = batch["pixels"]  # (B, C, H, W)
-        patches = self.patchify(pixels * 2.0 - 1.0)  # (B, D, g, g), inputs centred on 0
+        patches = self.patchify(self.stem(pixels * 2.0 - 1.0))  # (B, D, g, g), inputs centred on 0
         B, D, gh, gw = patches.shape
         if (gh, gw) != (self.grid, self.grid):
             raise ValueError(f"image of {tuple(pixels.shape[-2:])} pixels does not give a {self.grid}x{self.grid} patch grid")

@@ -3,7 +3,7 @@ whole inspection job of 500 images, on this machine's CPU.
 
     python -m solutions.defects.bench [--images N] [--threads T]
 
-Bare forward: the inspector's forward on already-prepared (N, 1, 96, 96) tensors, batches of
+Bare forward: the inspector's forward on already-prepared (N, 1, S, S) tensors at its input size S, batches of
 64. Engine server: the same tensors through engine.serving (the dynamic batcher and multi-LoRA
 model a worker uses). End to end: a ZIP of N synthetic 200x200 PNG parts submitted as a job and
 run through the real job runner (Celery in eager mode, a throwaway SQLite database and media
@@ -87,11 +87,12 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     model_dir = services.model_dir()
     count = args.images
+    bare = load_inspector(model_dir)
+    size = bare.image_size
     pixels = torch.from_numpy(np.stack([
-        to_model_array(synthetic_part(KINDS[i % len(KINDS)], seed=i), 96) for i in range(count)
+        to_model_array(synthetic_part(KINDS[i % len(KINDS)], seed=i), size) for i in range(count)
     ]))
 
-    bare = load_inspector(model_dir)
     served = served_inspector(model_dir, max_batch_size=64)
     for inspector in (bare, served):  # warm-up outside the timing, every batch shape included
         inspector.predict(pixels, batch_size=64)
@@ -119,7 +120,7 @@ def main() -> None:
 
     result = {
         "images": count, "torch_threads": args.threads, "cpus": os.cpu_count(),
-        "machine": host_platform.machine(), "input_px": 96,
+        "machine": host_platform.machine(), "input_px": size,
         "bare_forward_images_per_s": round(bare_rate, 1),
         "engine_server_images_per_s": round(served_rate, 1),
         "end_to_end_job_images_per_s": round(job_rate, 1),
@@ -130,7 +131,7 @@ def main() -> None:
     table = "\n".join([
         "# Defect inspection throughput",
         "",
-        f"{count} synthetic 200x200 PNG parts, inspector at 96 px, torch threads {args.threads}, "
+        f"{count} synthetic 200x200 PNG parts, inspector at {size} px, torch threads {args.threads}, "
         f"{os.cpu_count()} CPU cores shared with other work. Command: `python -m solutions.defects.bench`.",
         "",
         "| path | images/s | vs bare forward |",

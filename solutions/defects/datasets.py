@@ -113,15 +113,15 @@ def load_split(data_dir: Path, split: str, size: int, sources: tuple[str, ...] =
 def patch_targets(masks: torch.Tensor, patch_size: int) -> torch.Tensor:
     """(B, T) long per-patch targets of (B, 1, S, S) masks: 1 defect, 0 clean, -100 ignored.
 
-    A patch is a defect when at least 5% of it is (magnetic-tile cracks and blowholes are thin);
+    A patch is a defect when at least 2% of it is (magnetic-tile cracks and blowholes are thin);
     patches only grazed by a defect are ignored rather than called clean, and masks that are
     NaN (unknown) are ignored whole.
     """
     unknown = torch.isnan(masks).flatten(1).any(dim=1)  # (B,)
     share = F.avg_pool2d(torch.nan_to_num(masks), patch_size).flatten(1)  # (B, T)
     targets = torch.full_like(share, IGNORE, dtype=torch.long)
-    targets[share >= 0.05] = 1
-    targets[share < 0.005] = 0
+    targets[share >= 0.02] = 1
+    targets[share < 0.002] = 0
     targets[unknown] = IGNORE
     return targets
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.config import ModelConfig
 from engine.encoders import GraphEncoder, PatchEncoder, TabularEncoder, TextEncoder
 from engine.model import MoETransformer
 from tests.engine.helpers import tiny_batch, tiny_config
@@ -36,6 +37,25 @@ def test_patch_encoder_has_one_token_per_patch_and_checks_size():
     assert encoder({"pixels": torch.rand(2, 3, 16, 16)}).tokens.shape == (2, 1 + 16, 32)
     with pytest.raises(ValueError, match="patch grid"):
         encoder({"pixels": torch.rand(2, 3, 20, 20)})
+
+
+def test_patch_encoder_stem_keeps_one_token_per_patch():
+    config = tiny_config("image", stem_channels=[8, 16])
+    encoder = PatchEncoder(config)
+    assert encoder({"pixels": torch.rand(2, 3, 16, 16)}).tokens.shape == (2, 1 + 16, 32)
+    assert encoder.patchify.kernel_size == (1, 1)  # 4-pixel patches = the stem's stride of 4
+
+
+def test_stem_wider_than_the_patch_is_refused():
+    with pytest.raises(ValueError, match="stem's stride"):
+        tiny_config("image", stem_channels=[8, 16, 32])  # stride 8 > patch_size 4
+
+
+def test_configs_saved_before_the_stem_existed_load_without_one():
+    saved = tiny_config("image").to_dict()
+    del saved["stem_channels"]  # a config.json written before the field
+    model = MoETransformer(ModelConfig.from_dict(saved))
+    assert not any(name.startswith("encoder.stem") for name in model.state_dict())
 
 
 def test_graph_bias_distinguishes_unreachable_and_cls():
