@@ -53,3 +53,19 @@ def test_best_threshold_maximises_micro_f1():
     scores = np.array([[0.9, 0.2], [0.6, 0.4], [0.3, 0.1]])
     labels = np.array([[1, 0], [1, 0], [0, 0]])
     assert best_threshold(scores, labels) == pytest.approx(0.6)
+
+
+def test_rare_categories_are_repeated_up_to_the_target_and_the_cap():
+    from solutions.contracts.training import oversample_rare
+
+    labels = np.zeros((14, 3), dtype=np.float32)
+    labels[:10, 0] = 1  # common: 10 rows
+    labels[10, 1] = 1  # rare: 1 row
+    labels[11, [0, 2]] = 1  # a row of a common and a rare category repeats for the rare one
+    texts = [f"s{i}" for i in range(14)]
+    out_texts, out_labels = oversample_rare(texts, labels, target_rows=10, max_repeats=4)
+    assert out_texts.count("s0") == 1  # category 0 already has 11 rows
+    assert out_texts.count("s10") == 4  # 10 wanted, capped at 4
+    assert out_texts.count("s11") == 4
+    assert out_texts.count("s13") == 1  # "no clause" rows stay single
+    assert len(out_texts) == len(out_labels) and (out_labels[[i for i, t in enumerate(out_texts) if t == "s10"], 1] == 1).all()
