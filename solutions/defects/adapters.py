@@ -125,3 +125,37 @@ def metric(heads: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> 
 
 def modules_to_save(base_model: str) -> list[str]:
     return ["heads.label", "heads.defect"]
+
+
+# Plants a scenario tenant may run: (title, dataset folder under the defects data).
+PLANTS = {
+    "magnetic-tile": ("a magnetic tile line (blowholes, breaks, cracks, frays, uneven surfaces and good parts)", "magnetic_tile"),
+    "steel-strip": ("a hot-rolled steel strip line (the six NEU surface defect classes)", "neu_det"),
+}
+
+
+def scenario(data_dir: Path, segment: str = "magnetic-tile") -> dict[str, Any]:
+    """The realistic tenant of the adapters evaluation: a plant whose parts are one family of the
+    shipped defect data, as a ZIP of images with labels.csv. Its images are that family's valid
+    and test splits, images the base model's weights never trained on."""
+    title, folder = PLANTS[segment]
+    source = Path(data_dir) / folder
+    buffer = io.BytesIO()
+    labels = io.StringIO()
+    writer = csv.writer(labels)
+    writer.writerow(["filename", "label"])
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for split in ("valid", "test"):
+            with open(source / f"{split}.csv", newline="") as handle:
+                for number, row in enumerate(csv.DictReader(handle)):
+                    name = f"{split}-{number:04d}{Path(row['image']).suffix}"  # file names repeat across classes
+                    archive.write(source / row["image"], name)
+                    writer.writerow([name, row["label"]])
+        archive.writestr(LABELS_FILE, labels.getvalue())
+    return {
+        "base_model": base_models()[0],
+        "name": f"{segment} plant",
+        "description": f"A plant running {title}.",
+        "filename": f"{segment}.zip",
+        "data": buffer.getvalue(),
+    }
