@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 
 from quorum.adapters.spec import DatasetReport
 from solutions.molecules.chemistry import Standardizer
-from solutions.molecules.features import collate_graphs, featurise
+from solutions.molecules.features import GlobalFeatures, collate_graphs, featurise
 
 metric_name = "score"
 maximize = True
@@ -113,10 +113,13 @@ def batches(base_model: str, rows: list[dict[str, Any]], batch_size: int) -> lis
     targets = _targets(base_model)
     columns = _columns(base_model)
     sizes = {task["head"]: len(task["columns"]) for task in targets["tasks"]}
+    global_features = GlobalFeatures.load(base_model_dir(base_model))
     out = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        batch = collate_graphs([featurise(Chem.MolFromSmiles(row["smiles"])) for row in chunk])
+        batch = collate_graphs(
+            [featurise(Chem.MolFromSmiles(row["smiles"]), global_features) for row in chunk]
+        )
         values = {head: torch.full((len(chunk), size), math.nan) for head, size in sizes.items()}
         for position, row in enumerate(chunk):
             for column, value in row["labels"].items():

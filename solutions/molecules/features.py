@@ -6,16 +6,24 @@ hydrogens, chirality, the atom's Crippen logP and TPSA contributions (binned), a
 whole-molecule descriptors repeated on every atom. The attention bias comes from the topological
 distance matrix. `collate_graphs` pads a list of featurised molecules into one batch with keys
 atom_features (B, N, Fa) long, atom_mask (B, N) bool and distances (B, N, N) float.
+
+`GlobalFeatures` describes the whole molecule for the engine's CLS token (the batch key
+global_features (B, F) float): RDKit's 2D descriptors, each mapped through its training-set
+distribution (the empirical CDF, as Chemprop's normalised descriptors), beside log counts of
+folded Morgan substructures. A checkpoint keeps the fitted form in `global_features.json`.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from rdkit import Chem
-from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
+from rdkit import Chem, rdBase
+from rdkit.Chem import Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 
 from solutions.molecules.chemistry import esol_logs
 
@@ -69,11 +77,119 @@ ATOM_FEATURES: dict[str, int] = {
 ATOM_FEATURE_CARDINALITIES = list(ATOM_FEATURES.values())
 
 
+# Left out of the descriptors: the slowest to compute (QED, SPS, Bertz, BCUT2D, together about
+# half of the time) and Ipc, whose values overflow any scale.
+SLOW_OR_UNBOUNDED = {"qed", "SPS", "BertzCT", "Ipc", "AvgIpc"}
+DESCRIPTOR_NAMES = tuple(
+    name
+    for name, _ in Descriptors._descList
+    if name not in SLOW_OR_UNBOUNDED and not name.startswith("BCUT2D")
+)
+_DESCRIPTOR_FUNCTIONS = dict(Descriptors._descList)
+GLOBAL_FEATURES_FILE = "global_features.json"  # in a checkpoint folder
+MORGAN_COUNT_BITS = 1024  # folded Morgan (r=2) substructure counts
+N_QUANTILES = 101  # points of each descriptor's stored training distribution
+_MORGAN_COUNTS = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=MORGAN_COUNT_BITS)
+
+
+def raw_descriptors(mol: Chem.Mol, names: tuple[str, ...] = DESCRIPTOR_NAMES) -> np.ndarray:
+    """(len(names),) float64 descriptor values; NaN where RDKit fails or lacks the name."""
+    values = np.full(len(names), math.nan)
+    with rdBase.BlockLogs():
+        for i, name in enumerate(names):
+            function = _DESCRIPTOR_FUNCTIONS.get(name)
+            if function is None:
+                continue
+            try:
+                values[i] = function(mol)
+            except (ValueError, RuntimeError, ZeroDivisionError, OverflowError):
+                continue
+    values[~np.isfinite(values)] = math.nan
+    return values
+
+
+@dataclass
+class GlobalFeatures:
+    """The whole-molecule vector: descriptor CDFs, then log1p of folded Morgan counts.
+
+    Each descriptor becomes sqrt(3) * (2u - 1) with u its quantile among the training
+    molecules (ties share their middle rank), so every column is bounded, roughly unit
+    variance, and one outlier cannot dominate; an unknown value stays NaN (the engine reads 0).
+    """
+
+    descriptor_names: tuple[str, ...]
+    quantiles: np.ndarray  # (len(descriptor_names), N_QUANTILES) training quantiles
+    morgan_bits: int = MORGAN_COUNT_BITS
+
+    @property
+    def width(self) -> int:
+        return len(self.descriptor_names) + self.morgan_bits
+
+    @classmethod
+    def fit(cls, descriptors: np.ndarray) -> GlobalFeatures:
+        """From raw_descriptors of the training molecules, (n, len(DESCRIPTOR_NAMES))."""
+        levels = np.linspace(0.0, 1.0, N_QUANTILES)
+        columns = []
+        for column in descriptors.T:
+            known = column[~np.isnan(column)]
+            columns.append(np.quantile(known, levels) if known.size else np.zeros(N_QUANTILES))
+        return cls(DESCRIPTOR_NAMES, np.stack(columns))
+
+    def transform(self, descriptors: np.ndarray, mol: Chem.Mol) -> np.ndarray:
+        """(width,) float32 from one molecule's raw descriptors (in descriptor_names order)."""
+        scaled = np.full(len(self.descriptor_names), math.nan)
+        for i, value in enumerate(descriptors):
+            if not math.isnan(value):
+                points = self.quantiles[i]
+                low = np.searchsorted(points, value, side="left")
+                high = np.searchsorted(points, value, side="right")
+                scaled[i] = (low + high) / (2 * len(points))
+        scaled = math.sqrt(3.0) * (2.0 * scaled - 1.0)
+        counts = np.zeros(self.morgan_bits)
+        if self.morgan_bits:
+            for bit, count in _morgan_counts(mol, self.morgan_bits).items():
+                counts[bit] = math.log1p(count)
+        return np.concatenate([scaled, counts]).astype(np.float32)
+
+    def __call__(self, mol: Chem.Mol) -> np.ndarray:
+        return self.transform(raw_descriptors(mol, self.descriptor_names), mol)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "descriptor_names": list(self.descriptor_names),
+                "quantiles": self.quantiles.tolist(),
+                "morgan_bits": self.morgan_bits,
+            }
+        )
+
+    @classmethod
+    def load(cls, checkpoint_dir: Path) -> GlobalFeatures | None:
+        """A checkpoint's fitted features; None for a model trained without them."""
+        path = checkpoint_dir / GLOBAL_FEATURES_FILE
+        return cls.from_json(path.read_text()) if path.is_file() else None
+
+    @classmethod
+    def from_json(cls, text: str) -> GlobalFeatures:
+        data = json.loads(text)
+        return cls(
+            tuple(data["descriptor_names"]), np.asarray(data["quantiles"], float), data["morgan_bits"]
+        )
+
+
+def _morgan_counts(mol: Chem.Mol, n_bits: int) -> dict[int, int]:
+    if n_bits == MORGAN_COUNT_BITS:
+        return _MORGAN_COUNTS.GetCountFingerprint(mol).GetNonzeroElements()
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=n_bits)
+    return generator.GetCountFingerprint(mol).GetNonzeroElements()
+
+
 @dataclass
 class MolGraph:
     atom_features: np.ndarray  # (n, Fa) int64, values 1..cardinality
     distances: np.ndarray  # (n, n) float32 topological distances, inf = not connected
     truncated: bool  # more than MAX_ATOMS heavy atoms: only the first MAX_ATOMS are kept
+    global_features: np.ndarray | None = None  # (F,) float32 from GlobalFeatures, if the model has them
 
 
 def _ring_size(atom: Chem.Atom) -> int:
@@ -85,8 +201,14 @@ def _ring_size(atom: Chem.Atom) -> int:
     return 7
 
 
-def featurise(mol: Chem.Mol) -> MolGraph:
-    """Atom feature indices and topological distances of a (hydrogen-suppressed) molecule."""
+def featurise(
+    mol: Chem.Mol,
+    global_features: GlobalFeatures | None = None,
+    descriptors: np.ndarray | None = None,
+) -> MolGraph:
+    """Atom feature indices and topological distances of a (hydrogen-suppressed) molecule,
+    and its global feature vector when given `global_features` (from `descriptors`, the
+    molecule's raw_descriptors, when already computed)."""
     n = min(mol.GetNumAtoms(), MAX_ATOMS)
     logp_contribs = [c for c, _ in rdMolDescriptors._CalcCrippenContribs(mol)]
     tpsa_contribs = rdMolDescriptors._CalcTPSAContribs(mol)
@@ -126,7 +248,14 @@ def featurise(mol: Chem.Mol) -> MolGraph:
         )
     distances = Chem.GetDistanceMatrix(mol)[:n, :n].astype(np.float32)
     distances[distances >= 1e7] = np.inf  # RDKit marks unconnected pairs with 1e8
-    return MolGraph(features, distances, mol.GetNumAtoms() > MAX_ATOMS)
+    whole = None
+    if global_features is not None:
+        whole = (
+            global_features(mol)
+            if descriptors is None
+            else global_features.transform(descriptors, mol)
+        )
+    return MolGraph(features, distances, mol.GetNumAtoms() > MAX_ATOMS, whole)
 
 
 def collate_graphs(graphs: list[MolGraph]) -> dict[str, torch.Tensor]:
@@ -141,4 +270,7 @@ def collate_graphs(graphs: list[MolGraph]) -> dict[str, torch.Tensor]:
         features[row, :n] = torch.from_numpy(graph.atom_features)
         mask[row, :n] = True
         distances[row, :n, :n] = torch.from_numpy(graph.distances)
-    return {"atom_features": features, "atom_mask": mask, "distances": distances}
+    batch = {"atom_features": features, "atom_mask": mask, "distances": distances}
+    if graphs[0].global_features is not None:
+        batch["global_features"] = torch.from_numpy(np.stack([g.global_features for g in graphs]))
+    return batch

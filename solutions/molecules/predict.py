@@ -23,9 +23,15 @@ from engine.heads import regression_mean_std
 from engine.serving import get_server
 from quorum.adapters.storage import resolve_adapter
 from solutions.molecules.chemistry import unpack_fingerprint
-from solutions.molecules.features import featurise
+from solutions.molecules.features import GlobalFeatures, featurise
 from solutions.molecules.tasks import endpoint_key
-from solutions.molecules.training import FINGERPRINTS_FILE, MODEL_NAME, TARGETS_FILE
+from solutions.molecules.training import (
+    FINGERPRINTS_FILE,
+    MODEL_NAME,
+    TARGETS_FILE,
+    widened_probability,
+    widened_std,
+)
 
 # Below this nearest-neighbour Tanimoto similarity (Morgan r=2, 2048 bits) a molecule is out of
 # the training domain; evaluation.py reports the metrics on both sides of it.
@@ -44,10 +50,13 @@ class PropertyPredictor:
         targets = json.loads((checkpoint_dir / TARGETS_FILE).read_text())
         self.tasks: list[dict[str, Any]] = targets["tasks"]
         self.scaling: dict[str, dict[str, float]] = targets["scaling"]
+        # Absent from checkpoints trained before it: the model's own uncertainty alone.
+        self.domain_widening: dict[str, float] = targets.get("domain_widening", {})
         stored = load_file(str(checkpoint_dir / FINGERPRINTS_FILE))
         self.training_fingerprints = {
             head: [unpack_fingerprint(row) for row in rows] for head, rows in stored.items()
         }
+        self.global_features = GlobalFeatures.load(checkpoint_dir)
         # Tenant adapters are fetched from storage by version id (quorum.adapters).
         self.server = get_server(checkpoint_dir, adapter_resolver=resolve_adapter)
 
@@ -74,33 +83,40 @@ class PropertyPredictor:
         """For each molecule: endpoint key -> value, uncertainty, in_domain, nearest_similarity."""
         if not mols:
             return []
-        graphs = [featurise(mol) for mol in mols]
+        graphs = [featurise(mol, self.global_features) for mol in mols]
         rows = [
             {
                 "atom_features": torch.from_numpy(g.atom_features),
                 "atom_mask": torch.ones(g.atom_features.shape[0], dtype=torch.bool),
                 "distances": torch.from_numpy(g.distances),
+                **(
+                    {"global_features": torch.from_numpy(g.global_features)}
+                    if g.global_features is not None
+                    else {}
+                ),
             }
             for g in graphs
         ]
         with torch.inference_mode():
             outputs = self.server.predict(rows, adapter_id)
+        similarities = [self.nearest_similarity(fingerprint) for fingerprint in fingerprints]
         per_head = {}
         for task in self.tasks:
             head = task["head"]
             output = outputs[head].float()
+            distance = 1.0 - np.array([[s[head]] for s in similarities])  # (B, 1)
+            width = self.domain_widening.get(head, 0.0)
             if task["kind"] == "regression":
                 mean, std = regression_mean_std(output)
                 scale = self.scaling[head]
                 values = (mean * scale["std"] + scale["mean"]).numpy()
-                spread = (std * scale["std"]).numpy()
+                spread = widened_std(std.numpy(), distance, width) * scale["std"]
             else:
                 values = torch.sigmoid(output).numpy()
-                spread = _binary_entropy(values)
+                spread = _binary_entropy(widened_probability(values, distance, width))
             per_head[head] = (values, spread)
         results = []
-        for row, (graph, fingerprint) in enumerate(zip(graphs, fingerprints, strict=True)):
-            similarity = self.nearest_similarity(fingerprint)
+        for row, (graph, similarity) in enumerate(zip(graphs, similarities, strict=True)):
             predictions = {}
             for task in self.tasks:
                 head = task["head"]

@@ -1,11 +1,13 @@
 """Training of the shipped property model: one multi-task graph MoE on the MoleculeNet splits.
 
 `train_base(data_dir, models_dir, log)` reads the scaffold-split CSVs of ESOL (logS), Lipophilicity
-(logD), BBBP and Tox21, standardises and featurises every molecule, and trains one
-MoETransformer with a graph encoder and four heads with engine.train.fit: each row carries only
-its own dataset's labels and the others are NaN (masked in the loss). It writes the checkpoint,
-the target scaling, the training-set fingerprints for the applicability domain and a model card
-under models/molecules/screening/.
+(logD), BBBP and Tox21, standardises and featurises every molecule (atoms as tokens, and a global
+vector of RDKit descriptors and Morgan counts for the CLS token), and trains one MoETransformer
+with a graph encoder and four heads with engine.train.fit: each row carries only its own
+dataset's labels and the others are NaN (masked in the loss). On the validation split it fits
+how fast each head's uncertainty grows with the distance to the training set. It writes the
+checkpoint, the target scaling, the fitted global features, the training-set fingerprints for
+the applicability domain and a model card under models/molecules/screening/.
 """
 
 from __future__ import annotations
@@ -21,22 +23,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rdkit import Chem, rdBase
+from rdkit import Chem, DataStructs, rdBase
 from safetensors.numpy import save_file
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader, Sampler
 
 from engine.checkpoint import save_checkpoint
 from engine.config import HeadSpec, ModelConfig
+from engine.heads import regression_mean_std
 from engine.model import MoETransformer
 from engine.train import collect_predictions, fit
-from solutions.molecules.chemistry import Standardizer, morgan_bits
+from solutions.molecules.chemistry import Standardizer, morgan_bits, morgan_fingerprint
 from solutions.molecules.features import (
     ATOM_FEATURE_CARDINALITIES,
+    GLOBAL_FEATURES_FILE,
     MAX_ATOMS,
+    GlobalFeatures,
     MolGraph,
     collate_graphs,
     featurise,
+    raw_descriptors,
 )
 from solutions.molecules.tasks import TASKS, Task
 
@@ -47,12 +53,12 @@ TARGETS_FILE = "targets.json"
 FINGERPRINTS_FILE = "training_fingerprints.safetensors"
 
 
-def model_config() -> ModelConfig:
+def model_config(n_global_features: int = 0) -> ModelConfig:
     return ModelConfig(
-        d_model=64, n_layers=2, n_heads=4, dropout=0.1,
+        d_model=64, n_layers=2, n_heads=4, dropout=0.2,
         n_experts=4, top_k=2, n_shared_experts=1, expert_hidden=128,
         encoder="graph", atom_feature_cardinalities=ATOM_FEATURE_CARDINALITIES,
-        max_atoms=MAX_ATOMS, max_distance=8,
+        max_atoms=MAX_ATOMS, max_distance=8, n_global_features=n_global_features,
         heads=[HeadSpec(t.head, "regression" if t.kind == "regression" else "multilabel", len(t.columns))
                for t in TASKS],
     )  # fmt: skip
@@ -151,22 +157,82 @@ def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean(aucs))
 
 
+# Candidate widths w of the domain widening, in units per unit of Tanimoto distance.
+WIDENING_GRID = np.linspace(0.0, 8.0, 161)
+
+
+def widened_std(std: np.ndarray, distance: np.ndarray, width: float) -> np.ndarray:
+    """Predicted std with the distance term: sqrt(std^2 + (width * distance)^2)."""
+    return np.sqrt(std**2 + (width * distance) ** 2)
+
+
+def widened_probability(probability: np.ndarray, distance: np.ndarray, width: float) -> np.ndarray:
+    """The probability pulled towards 0.5 by exp(-width * distance): a far molecule's call
+    is less certain than the model alone says."""
+    return 0.5 + (probability - 0.5) * np.exp(-width * distance)
+
+
+def nearest_distances(mols: list[Chem.Mol], training_mols: list[Chem.Mol]) -> np.ndarray:
+    """1 - the Tanimoto similarity (Morgan) of each molecule's nearest training molecule."""
+    training = [morgan_fingerprint(mol) for mol in training_mols]
+    return np.array(
+        [1.0 - max(DataStructs.BulkTanimotoSimilarity(morgan_fingerprint(m), training)) for m in mols]
+    )
+
+
+def fit_domain_widening(
+    task: Task, output: torch.Tensor, labels: np.ndarray, distance: np.ndarray
+) -> float:
+    """The width w that makes the uncertainty grow with the distance to the training set,
+    chosen by likelihood on the (scaffold) validation split, where many molecules are far.
+
+    Regression (standardised units): variance std^2 + (w d)^2, Gaussian negative
+    log-likelihood. Classification: widened_probability, log loss. w = 0 keeps the model's own.
+    """
+    present = ~np.isnan(labels)
+    d = np.broadcast_to(distance[:, None], labels.shape)[present]
+    y = labels[present]
+    if task.kind == "regression":
+        mean, std = (t.numpy()[present] for t in regression_mean_std(output.float()))
+        losses = [
+            np.mean(2 * np.log(v) + ((mean - y) / v) ** 2)
+            for v in (widened_std(std, d, w) for w in WIDENING_GRID)
+        ]
+    else:
+        probability = torch.sigmoid(output.float()).numpy()[present]
+        losses = []
+        for w in WIDENING_GRID:
+            p = np.clip(widened_probability(probability, d, w), 1e-7, 1 - 1e-7)
+            losses.append(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(WIDENING_GRID[int(np.argmin(losses))])
+
+
 def save_model(
     model: MoETransformer,
     out_dir: Path,
     scaling: dict[str, dict[str, float]],
     training_mols: dict[str, list[Chem.Mol]],
+    global_features: GlobalFeatures,
+    domain_widening: dict[str, float] | None = None,
 ) -> None:
-    """Write the checkpoint, the task list and target scaling, and the domain fingerprints."""
+    """Write the checkpoint, the task list and target scaling, the fitted global features and
+    the domain fingerprints."""
     targets = {
         "tasks": [
             {"head": t.head, "columns": list(t.columns), "kind": t.kind, "unit": t.unit}
             for t in TASKS
         ],
         "scaling": scaling,
+        # Per head: how fast the uncertainty grows with the distance to the training set.
+        "domain_widening": domain_widening or {},
     }
     save_checkpoint(
-        model, out_dir, extra_files={TARGETS_FILE: json.dumps(targets, indent=2) + "\n"}
+        model,
+        out_dir,
+        extra_files={
+            TARGETS_FILE: json.dumps(targets, indent=2) + "\n",
+            GLOBAL_FEATURES_FILE: global_features.to_json() + "\n",
+        },
     )
     fingerprints = {
         head: np.stack([np.packbits(morgan_bits(mol)) for mol in mols])
@@ -193,9 +259,14 @@ def task_metrics(
 
 
 def model_card(
-    model: MoETransformer, metrics: dict[str, tuple[str, float]], best_epoch: int, epochs: int
+    model: MoETransformer,
+    metrics: dict[str, tuple[str, float]],
+    best_epoch: int,
+    epochs: int,
+    domain_widening: dict[str, float],
 ) -> str:
     config = model.config
+    widening = ", ".join(f"{head} w = {width:.2f}" for head, width in domain_widening.items())
     parameters = sum(p.numel() for p in model.parameters())
     rows = "\n".join(
         f"| {task.head} | {', '.join(task.columns) if len(task.columns) < 3 else f'{len(task.columns)} assays'} "
@@ -210,6 +281,11 @@ Lipophilicity (logD pH 7.4, regression with a predicted variance), BBBP (binary)
 Tox21 assays (multilabel). Every training row carries only its own dataset's labels; the others
 are masked in the loss. {parameters:,} parameters: d_model {config.d_model}, {config.n_layers}
 layers, {config.n_experts} routed experts (top {config.top_k}) + {config.n_shared_experts} shared.
+
+Global features ({config.n_global_features}, projected onto the CLS token): RDKit's 2D
+descriptors (all of `Descriptors._descList` but QED, SPS, BertzCT, Ipc and BCUT2D), each mapped
+through its training-set empirical CDF (`global_features.json`), and log(1 + count) of Morgan
+substructures (r=2) folded to 1024 bits.
 
 ## Data and split
 MoleculeNet subsets as redistributed by chemprop (commit b83635b): ESOL (Delaney 2004),
@@ -231,10 +307,14 @@ Tox21 minus half the mean standardised RMSE). Best epoch {best_epoch + 1} of at 
 
 Test metrics beside a random forest: `docs/evaluation/molecules.md`.
 
-## Applicability domain
+## Applicability domain and uncertainty
 `training_fingerprints.safetensors` holds each dataset's training Morgan fingerprints (r=2,
 2048 bits, packed); a prediction is flagged out of domain when the nearest training neighbour's
-Tanimoto similarity is below the threshold in `solutions/molecules/predict.py`.
+Tanimoto similarity is below the threshold in `solutions/molecules/predict.py`. The uncertainty
+(predicted standard deviation, or the entropy of a classifier's probability) grows with the
+Tanimoto distance d to that neighbour: std^2 + (w d)^2, or the probability pulled towards 0.5
+by exp(-w d), with w per head fitted by likelihood on the validation split:
+{widening}.
 """
 
 
@@ -242,7 +322,7 @@ def train_base(
     data_dir: Path,
     models_dir: Path,
     log: Callable[[str], None],
-    epochs: int = 14,
+    epochs: int = 16,
     fit_dir: Path = FIT_DIR,
 ) -> None:
     """Train the multi-task property model and write it to models_dir/screening/.
@@ -262,13 +342,21 @@ def train_base(
             values = np.concatenate([e.labels for e in splits[task.head]["train"]])
             scaling[task.head] = {"mean": float(values.mean()), "std": float(values.std())}
     log(f"read and standardised the splits in {time.monotonic() - started:.0f}s")
+    descriptors = {
+        head: {name: [raw_descriptors(e.mol) for e in examples] for name, examples in split.items()}
+        for head, split in splits.items()
+    }
+    global_features = GlobalFeatures.fit(
+        np.stack([row for task in TASKS for row in descriptors[task.head]["train"]])
+    )
+    log(f"computed {global_features.width} global features in {time.monotonic() - started:.0f}s")
 
     def rows(split: str, repeat: bool) -> list[tuple[MolGraph, str, np.ndarray]]:
         out = []
         for task in TASKS:
-            for example in splits[task.head][split]:
+            for example, raw in zip(splits[task.head][split], descriptors[task.head][split], strict=True):
                 item = (
-                    featurise(example.mol),
+                    featurise(example.mol, global_features, raw),
                     task.head,
                     scale_labels(task, example.labels, scaling),
                 )
@@ -283,7 +371,7 @@ def train_base(
     )
     valid_loader = DataLoader(valid_rows, batch_size=128, collate_fn=collate_examples)
     torch.manual_seed(0)
-    model = MoETransformer(model_config())
+    model = MoETransformer(model_config(global_features.width))
     log(f"training on {len(train_rows)} rows, validating on {len(valid_rows)}")
 
     def progress(event: dict) -> None:
@@ -301,11 +389,26 @@ def train_base(
     )  # fmt: skip
     out_dir = models_dir / MODEL_NAME
     training_mols = {task.head: [e.mol for e in splits[task.head]["train"]] for task in TASKS}
-    save_model(model, out_dir, scaling, training_mols)
-    (out_dir / "training_history.json").write_text(json.dumps(result.history, indent=1) + "\n")
     valid = collect_predictions(model, valid_loader)
+    domain_widening, first = {}, 0
+    for task in TASKS:  # valid rows come task after task, in split order
+        examples = splits[task.head]["valid"]
+        rows_of_task = slice(first, first + len(examples))
+        first += len(examples)
+        distance = nearest_distances([e.mol for e in examples], training_mols[task.head])
+        domain_widening[task.head] = fit_domain_widening(
+            task,
+            valid.heads[task.head][rows_of_task],
+            valid.targets[task.head][rows_of_task].numpy(),
+            distance,
+        )
+    log(f"uncertainty widening with the distance to the training set: {domain_widening}")
+    save_model(model, out_dir, scaling, training_mols, global_features, domain_widening)
+    (out_dir / "training_history.json").write_text(json.dumps(result.history, indent=1) + "\n")
     metrics = task_metrics(valid.heads, valid.targets, scaling)
-    (out_dir / "MODEL_CARD.md").write_text(model_card(model, metrics, result.best_epoch, epochs))
+    (out_dir / "MODEL_CARD.md").write_text(
+        model_card(model, metrics, result.best_epoch, epochs, domain_widening)
+    )
     log(
         f"best valid score {result.best_metric:.4f} at epoch {result.best_epoch + 1}; "
         f"wrote {out_dir} in {time.monotonic() - started:.0f}s"

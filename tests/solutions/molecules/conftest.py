@@ -6,6 +6,7 @@ needed; the pipeline finds the model through settings.QUORUM_MODELS_DIR.
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from rdkit import Chem
@@ -13,6 +14,7 @@ from rdkit import Chem
 from engine.config import ModelConfig
 from engine.model import MoETransformer
 from solutions.molecules import predict
+from solutions.molecules.features import GlobalFeatures, raw_descriptors
 from solutions.molecules.tasks import TASKS
 from solutions.molecules.training import MODEL_NAME, model_config, save_model
 
@@ -26,13 +28,17 @@ TRAINING_SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CCN(CC)CC"]
 def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models_dir = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    config = ModelConfig.from_dict({**model_config().to_dict(), **TINY_SIZES})
     mols = [Chem.MolFromSmiles(s) for s in TRAINING_SMILES]
+    global_features = GlobalFeatures.fit(np.stack([raw_descriptors(m) for m in mols]))
+    config = ModelConfig.from_dict(
+        {**model_config(global_features.width).to_dict(), **TINY_SIZES}
+    )
     save_model(
         MoETransformer(config),
         models_dir / "molecules" / MODEL_NAME,
         {"esol": {"mean": -3.0, "std": 2.0}, "lipophilicity": {"mean": 2.0, "std": 1.2}},
         {task.head: mols for task in TASKS},
+        global_features,
     )
     return models_dir
 

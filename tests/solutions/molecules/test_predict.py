@@ -46,3 +46,18 @@ def test_predictions_carry_uncertainty_and_domain_flags(tiny_model):
     assert not rhodanine["esol"]["in_domain"]
     assert ethanol["esol"]["uncertainty"] > 0
     assert 0 <= ethanol["bbbp"]["value"] <= 1 and 0 <= ethanol["bbbp"]["uncertainty"] <= 1
+
+
+def test_the_uncertainty_grows_with_the_distance_to_the_training_set(tiny_model):
+    predictor = PropertyPredictor(tiny_model)
+    mols = [Chem.MolFromSmiles(s) for s in ("CCO", "O=C1NC(=S)SC1=Cc1ccc(Br)cc1")]
+    fingerprints = [morgan_fingerprint(m) for m in mols]
+    predictor.domain_widening = {"esol": 0.0, "bbbp": 0.0}
+    own = predictor.predict(mols, fingerprints)
+    predictor.domain_widening = {"esol": 2.0, "bbbp": 2.0}
+    widened = predictor.predict(mols, fingerprints)
+    # Ethanol is a training molecule (distance 0): unchanged; the rhodanine is far: wider.
+    assert widened[0]["esol"]["uncertainty"] == own[0]["esol"]["uncertainty"]
+    assert widened[1]["esol"]["uncertainty"] > own[1]["esol"]["uncertainty"]
+    assert widened[1]["bbbp"]["uncertainty"] >= own[1]["bbbp"]["uncertainty"]
+    assert widened[1]["bbbp"]["value"] == own[1]["bbbp"]["value"]

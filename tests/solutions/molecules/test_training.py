@@ -59,3 +59,18 @@ def test_train_base_writes_a_loadable_model_and_evaluate_reports_it_beside_the_f
     report = evaluation.evaluate(data, models, messages.append)
     assert "| esol | 16 | RMSE" in report and "| tox21 | 16 | mean ROC-AUC over 12 assays" in report
     assert "## Applicability domain" in report
+
+
+def test_domain_widening_is_fitted_only_when_errors_grow_with_distance():
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(0)
+    distance = rng.uniform(0, 1, 2000)
+    esol = TASKS[0]
+    # The model says std 0.5 everywhere; the real errors grow with the distance.
+    output = torch.stack([torch.zeros(2000, 1), torch.full((2000, 1), 2 * np.log(0.5))], -1)
+    growing = rng.normal(0, np.sqrt(0.25 + (2.0 * distance) ** 2))[:, None]
+    constant = rng.normal(0, 0.5, 2000)[:, None]
+    assert 1.6 < training.fit_domain_widening(esol, output, growing, distance) < 2.4
+    assert training.fit_domain_widening(esol, output, constant, distance) < 0.3
