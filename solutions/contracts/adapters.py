@@ -22,7 +22,7 @@ import torch
 
 from quorum.adapters.spec import DatasetReport
 from solutions.contracts import services
-from solutions.contracts.classifier import HEAD, LABELS_FILE, MAX_TOKENS
+from solutions.contracts.classifier import HEAD, LABELS_FILE
 from solutions.contracts.training import MODEL_NAME
 
 metric_name = "micro AUPR"
@@ -93,12 +93,12 @@ def corrections(tenant: Any, base_model: str) -> DatasetReport:
 
 
 def batches(base_model: str, rows: list[dict[str, Any]], batch_size: int) -> list[dict[str, torch.Tensor]]:
-    tokenizer = services.get_classifier().tokenizer
+    classifier = services.get_classifier()
     categories = _categories()
     out = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        encoded = tokenizer.encode([row["text"] for row in chunk], max_length=MAX_TOKENS)
+        encoded = classifier.tokenizer.encode([row["text"] for row in chunk], max_length=classifier.max_tokens)
         # Categories a review did not speak about stay unknown (NaN), so they add no loss.
         targets = torch.tensor([[float(row["labels"].get(c, math.nan)) for c in categories] for row in chunk])
         out.append({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"], HEAD: targets})

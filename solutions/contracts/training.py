@@ -42,7 +42,7 @@ VALID_CONTRACTS = 25  # validation contracts for the checkpoint choice and the t
 def model_config(vocab_size: int, heads: list[HeadSpec]) -> ModelConfig:
     return ModelConfig(d_model=96, n_layers=2, n_heads=4, n_experts=4, top_k=2, n_shared_experts=1,
                        expert_hidden=192, dropout=0.1, encoder="text", vocab_size=vocab_size,
-                       max_len=PRETRAIN_WINDOW, ngram_buckets=NGRAM_BUCKETS, heads=heads)
+                       max_len=MAX_TOKENS, ngram_buckets=NGRAM_BUCKETS, heads=heads)
 
 
 def micro_average_precision(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> float:
