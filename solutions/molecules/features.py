@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from rdkit import Chem, rdBase
 from rdkit.Chem import Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
+from rdkit.Chem.EState import EState
 
 from solutions.molecules.chemistry import esol_logs
 
@@ -86,6 +87,13 @@ DESCRIPTOR_NAMES = tuple(
     if name not in SLOW_OR_UNBOUNDED and not name.startswith("BCUT2D")
 )
 _DESCRIPTOR_FUNCTIONS = dict(Descriptors._descList)
+# RDKit computes the E-state indices anew for each of these four; they read one vector here.
+_ESTATE_SUMMARIES = {
+    "MaxEStateIndex": max,
+    "MinEStateIndex": min,
+    "MaxAbsEStateIndex": lambda indices: max(abs(x) for x in indices),
+    "MinAbsEStateIndex": lambda indices: min(abs(x) for x in indices),
+}
 GLOBAL_FEATURES_FILE = "global_features.json"  # in a checkpoint folder
 MORGAN_COUNT_BITS = 1024  # folded Morgan (r=2) substructure counts
 N_QUANTILES = 101  # points of each descriptor's stored training distribution
@@ -95,13 +103,19 @@ _MORGAN_COUNTS = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=MORG
 def raw_descriptors(mol: Chem.Mol, names: tuple[str, ...] = DESCRIPTOR_NAMES) -> np.ndarray:
     """(len(names),) float64 descriptor values; NaN where RDKit fails or lacks the name."""
     values = np.full(len(names), math.nan)
+    estate_indices = None
     with rdBase.BlockLogs():
         for i, name in enumerate(names):
             function = _DESCRIPTOR_FUNCTIONS.get(name)
             if function is None:
                 continue
             try:
-                values[i] = function(mol)
+                if name in _ESTATE_SUMMARIES:
+                    if estate_indices is None:
+                        estate_indices = EState.EStateIndices(mol)
+                    values[i] = _ESTATE_SUMMARIES[name](estate_indices)
+                else:
+                    values[i] = function(mol)
             except (ValueError, RuntimeError, ZeroDivisionError, OverflowError):
                 continue
     values[~np.isfinite(values)] = math.nan

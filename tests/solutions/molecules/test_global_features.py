@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 from rdkit import Chem
 
 from solutions.molecules.features import (
@@ -52,3 +53,13 @@ def test_graphs_with_global_features_collate_into_the_batch_key():
     batch = collate_graphs([featurise(Chem.MolFromSmiles(s), features) for s in ("CCO", "CCN")])
     assert batch["global_features"].shape == (2, features.width)
     assert "global_features" not in collate_graphs([featurise(Chem.MolFromSmiles("CCO"))])
+
+
+@pytest.mark.parametrize("smiles", ["CCO", "c1ccccc1O", "[Na+].[Cl-]", "OC(=O)c1ccncc1"])
+def test_estate_summaries_read_once_equal_rdkits_own(smiles):
+    from solutions.molecules.features import _DESCRIPTOR_FUNCTIONS, _ESTATE_SUMMARIES
+
+    mol = Chem.MolFromSmiles(smiles)
+    values = raw_descriptors(mol)
+    for name in _ESTATE_SUMMARIES:
+        assert values[DESCRIPTOR_NAMES.index(name)] == pytest.approx(_DESCRIPTOR_FUNCTIONS[name](mol))
