@@ -151,14 +151,12 @@ class GlobalFeatures:
 
     def transform(self, descriptors: np.ndarray, mol: Chem.Mol) -> np.ndarray:
         """(width,) float32 from one molecule's raw descriptors (in descriptor_names order)."""
-        scaled = np.full(len(self.descriptor_names), math.nan)
-        for i, value in enumerate(descriptors):
-            if not math.isnan(value):
-                points = self.quantiles[i]
-                low = np.searchsorted(points, value, side="left")
-                high = np.searchsorted(points, value, side="right")
-                scaled[i] = (low + high) / (2 * len(points))
-        scaled = math.sqrt(3.0) * (2.0 * scaled - 1.0)
+        values = np.asarray(descriptors, dtype=np.float64)[:, None]  # (F, 1) against (F, Q) quantiles
+        # Per row, the sorted quantiles below the value and those not above it: both searchsorted sides at once.
+        below = (self.quantiles < values).sum(axis=1)
+        not_above = (self.quantiles <= values).sum(axis=1)
+        scaled = (below + not_above) / (2 * self.quantiles.shape[1])
+        scaled = np.where(np.isnan(values[:, 0]), math.nan, math.sqrt(3.0) * (2.0 * scaled - 1.0))
         counts = np.zeros(self.morgan_bits)
         if self.morgan_bits:
             for bit, count in _morgan_counts(mol, self.morgan_bits).items():
