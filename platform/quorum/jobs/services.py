@@ -42,6 +42,7 @@ from quorum.jobs.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from quorum.jobs.webhook_addresses import refused_address
 from quorum.tenancy.models import Tenant
 from quorum.tenancy.scoping import tenant_scope
 from solutions import registry
@@ -425,6 +426,9 @@ def validate_webhook_url(url: str) -> str:
     if urlsplit(url).scheme.lower() not in {"http", "https"}:
         raise ValidationError("A webhook URL must start with http:// or https://.")
     URLValidator(schemes=["http", "https"], message="Enter a valid http(s) URL.")(url)
+    refused = refused_address(url)
+    if refused:
+        raise ValidationError(f"Webhooks go to public addresses only: {refused}.")
     return url
 
 

@@ -20,6 +20,7 @@ from standardwebhooks import Webhook
 
 from quorum.jobs import services
 from quorum.jobs.models import DeliveryStatus, Job, WebhookDelivery
+from quorum.jobs.webhook_addresses import refused_address
 from solutions import registry
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,11 @@ def attempt_delivery(delivery_id: str) -> float | None:
         return None  # the endpoint was deleted, or a redelivered message after success
     if not delivery.endpoint.active:
         return None
-    status_code, excerpt, error = post(signed_request(delivery, datetime.now(UTC)))
+    refused = refused_address(delivery.endpoint.url)
+    if refused:
+        status_code, excerpt, error = None, "", f"not sent: {refused}"
+    else:
+        status_code, excerpt, error = post(signed_request(delivery, datetime.now(UTC)))
     final = delivery.attempts + 1 >= settings.QUORUM_WEBHOOK_MAX_ATTEMPTS
     delivery = services.record_delivery_attempt(
         delivery, status_code=status_code, response_excerpt=excerpt, error=error, final=final
