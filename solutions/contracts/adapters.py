@@ -23,7 +23,7 @@ import torch
 from quorum.adapters.spec import DatasetReport
 from solutions.contracts import services
 from solutions.contracts.classifier import HEAD, LABELS_FILE
-from solutions.contracts.training import MODEL_NAME
+from solutions.contracts.training import MODEL_NAME, micro_average_precision
 
 metric_name = "micro AUPR"
 maximize = True
@@ -105,16 +105,7 @@ def batches(base_model: str, rows: list[dict[str, Any]], batch_size: int) -> lis
     return out
 
 
-def metric(heads: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> float:
-    """Micro average precision over the known cells: mean precision at each true cell's rank."""
-    target = targets[HEAD]
-    known = ~torch.isnan(target)
-    scores, truth = heads[HEAD].float()[known], target[known] >= 0.5
-    if not truth.any():
-        return 0.0
-    ranked = truth[torch.argsort(scores, descending=True, stable=True)].float()
-    precision = ranked.cumsum(0) / torch.arange(1, len(ranked) + 1)
-    return float((precision * ranked).sum() / ranked.sum())
+metric = micro_average_precision
 
 
 def modules_to_save(base_model: str) -> list[str]:
