@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.config import ModelConfig
+from engine.ensemble import EnsembleTransformer, build_model
 from engine.model import MoETransformer
 
 CONFIG_FILE = "config.json"
@@ -20,7 +21,7 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 def save_checkpoint(
-    model: MoETransformer, directory: str | Path, extra_files: dict[str, str | bytes] | None = None
+    model: MoETransformer | EnsembleTransformer, directory: str | Path, extra_files: dict[str, str | bytes] | None = None
 ) -> Path:
     """Write the model's config and weights into `directory` (created if needed).
 
@@ -43,13 +44,15 @@ def save_checkpoint(
     return directory
 
 
-def load_checkpoint(directory: str | Path, map_location: str | torch.device = "cpu") -> MoETransformer:
+def load_checkpoint(
+    directory: str | Path, map_location: str | torch.device = "cpu"
+) -> MoETransformer | EnsembleTransformer:
     """Rebuild the model from `directory`, in eval mode, on `map_location`."""
     directory = Path(directory)
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} is not a checkpoint: {name} is missing")
-    model = MoETransformer(ModelConfig.load(directory / CONFIG_FILE))
+    model = build_model(ModelConfig.load(directory / CONFIG_FILE))
     state = load_file(str(directory / WEIGHTS_FILE), device=str(map_location))
     model.load_state_dict(state, strict=True)
     return model.to(map_location).eval()

@@ -86,6 +86,8 @@ class ModelConfig:
     n_global_features: int = 0
 
     heads: list[HeadSpec] = field(default_factory=list)
+    # Copies of this model trained apart and averaged (engine.ensemble); 1 = a single model.
+    ensemble_members: int = 1
 
     def __post_init__(self) -> None:
         self.heads = [h if isinstance(h, HeadSpec) else HeadSpec(**h) for h in self.heads]
@@ -105,6 +107,8 @@ class ModelConfig:
             raise ValueError(
                 f"patch_size {self.patch_size} is not a multiple of the stem's stride {2 ** len(self.stem_channels)}"
             )
+        if self.ensemble_members < 1:
+            raise ValueError(f"ensemble_members must be at least 1, got {self.ensemble_members}")
         if self.n_global_features < 0:
             raise ValueError(f"n_global_features must not be negative, got {self.n_global_features}")
         names = [h.name for h in self.heads]
