@@ -46,8 +46,7 @@ class MoleculeAnalysis:
     mol: Chem.Mol  # the standardised parent, atoms in canonical SMILES order
     canonical_smiles: str
     inchikey: str
-    morgan: DataStructs.ExplicitBitVect  # Morgan fingerprint, for RDKit's bulk Tanimoto
-    fingerprint: bytes  # the same bits packed (numpy.packbits order), as stored on a result row
+    fingerprint: bytes  # Morgan bits packed (numpy.packbits order), as stored on a result row
     changes: list[str]  # what standardisation did: "salt stripped", "neutralised", ...
     descriptors: dict[str, float]
     rules: dict[str, Any]
@@ -113,23 +112,34 @@ def packed_fingerprint(mol: Chem.Mol) -> bytes:
     return np.packbits(morgan_bits(mol)).tobytes()
 
 
-def unpack_fingerprint(packed: bytes | np.ndarray) -> DataStructs.ExplicitBitVect:
-    """An ExplicitBitVect from packed bits (the stored form), for RDKit's bulk similarity."""
-    row = np.frombuffer(packed, dtype=np.uint8) if isinstance(packed, bytes) else packed
-    fingerprint = DataStructs.ExplicitBitVect(FINGERPRINT_BITS)
-    fingerprint.SetBitsFromList(np.flatnonzero(np.unpackbits(row)).tolist())
-    return fingerprint
+class FingerprintSet:
+    """Packed fingerprints (N, bytes) uint8 held as 64-bit words with their bit counts, so one
+    query's Tanimoto similarity to every row is an AND and a popcount per word."""
 
+    def __init__(self, packed: np.ndarray) -> None:
+        rows = np.ascontiguousarray(packed, dtype=np.uint8)
+        self.words = rows.view(np.uint64)  # (N, bytes / 8)
+        self.counts = np.bitwise_count(self.words).sum(axis=1, dtype=np.int64)  # (N,)
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+    def __len__(self) -> int:
+        return self.words.shape[0]
+
+    def similarity(self, query: bytes | np.ndarray) -> np.ndarray:
+        """(N,) Tanimoto similarity of one packed fingerprint to each row."""
+        packed = np.frombuffer(query, dtype=np.uint8) if isinstance(query, bytes) else query
+        words = np.ascontiguousarray(packed, dtype=np.uint8).view(np.uint64)
+        both = np.bitwise_count(self.words & words).sum(axis=1, dtype=np.int64)
+        either = self.counts + int(np.bitwise_count(words).sum()) - both
+        return np.where(either > 0, both / np.maximum(either, 1), 0.0)
+
+    def nearest(self, query: bytes | np.ndarray) -> float:
+        """The largest similarity to any row; 0 for an empty set."""
+        return float(self.similarity(query).max(initial=0.0))
 
 
 def tanimoto(query: bytes | np.ndarray, packed: np.ndarray) -> np.ndarray:
     """Tanimoto similarity of one packed fingerprint to each row of `packed` (N, bytes) uint8."""
-    q = np.frombuffer(query, dtype=np.uint8) if isinstance(query, bytes) else query
-    both = _POPCOUNT[np.bitwise_and(packed, q)].sum(axis=1)
-    either = _POPCOUNT[np.bitwise_or(packed, q)].sum(axis=1)
-    return np.where(either > 0, both / np.maximum(either, 1), 0.0)
+    return FingerprintSet(packed).similarity(query)
 
 
 def esol_logs(mol: Chem.Mol, clogp: float, mw: float, rotatable: int) -> float:
@@ -244,13 +254,11 @@ def analyse_molecule(mol: Chem.Mol, standardizer: Standardizer) -> MoleculeAnaly
     with rdBase.BlockLogs():
         inchikey = Chem.MolToInchiKey(parent) or ""
     descriptors = compute_descriptors(parent)
-    morgan = morgan_fingerprint(parent)
     return MoleculeAnalysis(
         mol=parent,
         canonical_smiles=smiles,
         inchikey=inchikey,
-        morgan=morgan,
-        fingerprint=np.packbits(bitvect_to_array(morgan)).tobytes(),
+        fingerprint=packed_fingerprint(parent),
         changes=changes,
         descriptors=descriptors,
         rules=evaluate_rules(descriptors),

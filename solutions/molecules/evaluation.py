@@ -19,7 +19,7 @@ from rdkit.Chem import rdMolDescriptors
 from scipy.stats import spearmanr
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-from solutions.molecules.chemistry import Standardizer, morgan_bits, morgan_fingerprint
+from solutions.molecules.chemistry import Standardizer, morgan_bits, packed_fingerprint
 from solutions.molecules.predict import DOMAIN_THRESHOLD, PropertyPredictor
 from solutions.molecules.tasks import TASKS, Task, endpoint_key
 from solutions.molecules.training import MODEL_NAME, Example, mean_auc, read_split
@@ -84,7 +84,7 @@ def model_predictions(
     for start in range(0, len(test), 256):
         chunk = test[start : start + 256]
         results += predictor.predict(
-            [e.mol for e in chunk], [morgan_fingerprint(e.mol) for e in chunk]
+            [e.mol for e in chunk], [packed_fingerprint(e.mol) for e in chunk]
         )
     keys = [endpoint_key(task.head, c, len(task.columns)) for c in task.columns]
     values = np.array([[r[k]["value"] for k in keys] for r in results])

@@ -118,7 +118,7 @@ class Screener:
         analysed = [(row, a) for row, a in chunk if a is not None]
         if self.predictor is not None and analysed:
             predictions = self.predictor.predict(
-                [a.mol for _, a in analysed], [a.morgan for _, a in analysed], self.adapter_id
+                [a.mol for _, a in analysed], [a.fingerprint for _, a in analysed], self.adapter_id
             )
             for (row, _), prediction in zip(analysed, predictions, strict=True):
                 row.predictions = prediction

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 from django.conf import settings
-from rdkit import Chem, DataStructs
+from rdkit import Chem
 from safetensors.numpy import load_file
 
 from engine.heads import regression_mean_std
 from engine.serving import get_server
 from quorum.adapters.storage import resolve_adapter
-from solutions.molecules.chemistry import unpack_fingerprint
+from solutions.molecules.chemistry import FingerprintSet
 from solutions.molecules.features import GlobalFeatures, featurise
 from solutions.molecules.tasks import endpoint_key
 from solutions.molecules.training import (
@@ -53,9 +53,7 @@ class PropertyPredictor:
         # Absent from checkpoints trained before it: the model's own uncertainty alone.
         self.domain_widening: dict[str, float] = targets.get("domain_widening", {})
         stored = load_file(str(checkpoint_dir / FINGERPRINTS_FILE))
-        self.training_fingerprints = {
-            head: [unpack_fingerprint(row) for row in rows] for head, rows in stored.items()
-        }
+        self.training_fingerprints = {head: FingerprintSet(rows) for head, rows in stored.items()}
         self.global_features = GlobalFeatures.load(checkpoint_dir)
         # Tenant adapters are fetched from storage by version id (quorum.adapters).
         self.server = get_server(checkpoint_dir, adapter_resolver=resolve_adapter)
@@ -68,16 +66,14 @@ class PropertyPredictor:
             for t in self.tasks for c in t["columns"]
         ]  # fmt: skip
 
-    def nearest_similarity(self, fingerprint: DataStructs.ExplicitBitVect) -> dict[str, float]:
-        return {
-            head: max(DataStructs.BulkTanimotoSimilarity(fingerprint, training), default=0.0)
-            for head, training in self.training_fingerprints.items()
-        }
+    def nearest_similarity(self, fingerprint: bytes) -> dict[str, float]:
+        """Per dataset: the Tanimoto similarity of the nearest training molecule."""
+        return {head: training.nearest(fingerprint) for head, training in self.training_fingerprints.items()}
 
     def predict(
         self,
         mols: list[Chem.Mol],
-        fingerprints: list[DataStructs.ExplicitBitVect],
+        fingerprints: list[bytes],
         adapter_id: str | None = None,
     ) -> list[dict[str, dict[str, Any]]]:
         """For each molecule: endpoint key -> value, uncertainty, in_domain, nearest_similarity."""

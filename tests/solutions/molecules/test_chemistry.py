@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
-from rdkit import Chem
+from rdkit import Chem, DataStructs
 
 from solutions.molecules.chemistry import (
+    FingerprintSet,
     Standardizer,
     analyse_molecule,
     evaluate_rules,
+    morgan_fingerprint,
     packed_fingerprint,
     tanimoto,
 )
@@ -121,3 +123,17 @@ def test_tanimoto_is_one_for_itself_and_lower_for_a_neighbour():
     assert similarity[0] == pytest.approx(1.0)
     assert 0.2 < similarity[1] < 1.0
     assert similarity[2] < 0.1
+
+
+def test_fingerprint_set_similarities_equal_rdkit_bulk_tanimoto():
+    smiles = ["CC(=O)Oc1ccccc1C(=O)O", "OC(=O)c1ccccc1O", "CCCCCCCC", "c1ccncc1", "CN1CCC[C@H]1c1cccnc1",
+              "O=C(O)CCc1ccccc1", "Clc1ccc(Cl)cc1", "CC(C)Cc1ccc(C(C)C(=O)O)cc1"]  # fmt: skip
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    training = FingerprintSet(np.stack([np.frombuffer(packed_fingerprint(m), np.uint8) for m in mols[2:]]))
+    for query in mols[:2]:
+        expected = DataStructs.BulkTanimotoSimilarity(
+            morgan_fingerprint(query), [morgan_fingerprint(m) for m in mols[2:]]
+        )
+        np.testing.assert_allclose(training.similarity(packed_fingerprint(query)), expected)
+        assert training.nearest(packed_fingerprint(query)) == pytest.approx(max(expected))
+    assert FingerprintSet(np.zeros((0, 256), np.uint8)).nearest(packed_fingerprint(mols[0])) == 0.0

@@ -2,7 +2,7 @@
 
 from rdkit import Chem
 
-from solutions.molecules.chemistry import morgan_fingerprint
+from solutions.molecules.chemistry import packed_fingerprint
 from solutions.molecules.features import (
     ATOM_FEATURE_CARDINALITIES,
     MAX_ATOMS,
@@ -38,7 +38,7 @@ def test_collate_pads_with_zero_features_and_unreachable_distances():
 def test_predictions_carry_uncertainty_and_domain_flags(tiny_model):
     predictor = PropertyPredictor(tiny_model)
     mols = [Chem.MolFromSmiles(s) for s in ("CCO", "O=C1NC(=S)SC1=Cc1ccc(Br)cc1")]
-    results = predictor.predict(mols, [morgan_fingerprint(m) for m in mols])
+    results = predictor.predict(mols, [packed_fingerprint(m) for m in mols])
     assert set(results[0]) == ENDPOINT_KEYS
     ethanol, rhodanine = results
     assert ethanol["esol"]["nearest_similarity"] == 1.0 and ethanol["esol"]["in_domain"]
@@ -51,7 +51,7 @@ def test_predictions_carry_uncertainty_and_domain_flags(tiny_model):
 def test_the_uncertainty_grows_with_the_distance_to_the_training_set(tiny_model):
     predictor = PropertyPredictor(tiny_model)
     mols = [Chem.MolFromSmiles(s) for s in ("CCO", "O=C1NC(=S)SC1=Cc1ccc(Br)cc1")]
-    fingerprints = [morgan_fingerprint(m) for m in mols]
+    fingerprints = [packed_fingerprint(m) for m in mols]
     predictor.domain_widening = {"esol": 0.0, "bbbp": 0.0}
     own = predictor.predict(mols, fingerprints)
     predictor.domain_widening = {"esol": 2.0, "bbbp": 2.0}
