@@ -145,8 +145,8 @@ def evaluate(data_dir: Path, models_dir: Path, log: Callable[[str], None]) -> st
     return "\n".join([
         "# Molecule screening: evaluation on the scaffold test splits",
         "",
-        "Model: `models/molecules/screening` (one multi-task graph MoE, heads ESOL, Lipophilicity, "
-        "BBBP, Tox21, with RDKit descriptors and Morgan counts as global features), trained by `manage.py train_base molecules`. Baseline: a random forest "
+        "Model: `models/molecules/screening` (an ensemble of multi-task graph MoEs trained from "
+        "different seeds, heads ESOL, Lipophilicity, BBBP, Tox21, with RDKit descriptors and Morgan counts as global features), trained by `manage.py train_base molecules`. Baseline: a random forest "
         f"({RF_TREES} trees; p/3 features per split for regression, sqrt(p) for classification) on Morgan fingerprints (r=2, 2048 bits) + the 43 RDKit descriptors of "
         "rdMolDescriptors.Properties, "
         "one per label column, trained on the same standardised train split in this run.",

@@ -53,6 +53,8 @@ def test_train_base_writes_a_loadable_model_and_evaluate_reports_it_beside_the_f
         assert (out / name).is_file()
     scaling = json.loads((out / "targets.json").read_text())["scaling"]
     assert set(scaling) == {"esol", "lipophilicity"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["ensemble_members"] == training.ENSEMBLE_MEMBERS > 1
     assert any("epoch 1/1" in m for m in messages)
     assert PropertyPredictor(out).training_fingerprints["esol"]
 
