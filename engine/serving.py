@@ -312,6 +312,19 @@ class AdapterCache:
         return slot
 
 
+@dataclass
+class PendingPrediction:
+    """The outputs of a submitted request, delivered by the batcher thread."""
+
+    futures: list[Future]
+    token_heads: set[str]
+
+    def result(self, timeout: float | None = None) -> dict[str, torch.Tensor]:
+        """Head outputs (rows first); blocks until every part has run."""
+        parts = [future.result(timeout=timeout) for future in self.futures]
+        return parts[0] if len(parts) == 1 else _concat_outputs(parts, self.token_heads)
+
+
 class ModelServer:
     """A base checkpoint served to many threads with per-row adapters and dynamic batching.
 
@@ -362,6 +375,16 @@ class ModelServer:
     def closed(self) -> bool:
         return self._batcher.closed
 
+    def submit(self, rows: Sequence[Row] | Mapping[str, torch.Tensor], adapter_id: str | None = None) -> PendingPrediction:
+        """Queue ``rows`` under ``adapter_id`` and return at once; the caller can go on working
+        (the forward runs on the batcher thread) and read the outputs from the result later."""
+        row_list = split_rows(rows) if isinstance(rows, Mapping) else list(rows)
+        if not row_list:
+            raise ValueError("predict needs at least one row")
+        size = self.max_batch_size
+        futures = [self._batcher.submit(row_list[i : i + size], adapter_id) for i in range(0, len(row_list), size)]
+        return PendingPrediction(futures, self._token_heads)
+
     def predict(
         self,
         rows: Sequence[Row] | Mapping[str, torch.Tensor],
@@ -369,15 +392,7 @@ class ModelServer:
         timeout: float | None = None,
     ) -> dict[str, torch.Tensor]:
         """Head outputs (rows first) for ``rows`` under ``adapter_id``; blocks until done."""
-        row_list = split_rows(rows) if isinstance(rows, Mapping) else list(rows)
-        if not row_list:
-            raise ValueError("predict needs at least one row")
-        size = self.max_batch_size
-        futures = [self._batcher.submit(row_list[i : i + size], adapter_id) for i in range(0, len(row_list), size)]
-        parts = [future.result(timeout=timeout) for future in futures]
-        if len(parts) == 1:
-            return parts[0]
-        return _concat_outputs(parts, self._token_heads)
+        return self.submit(rows, adapter_id).result(timeout)
 
     def close(self) -> None:
         """Finish queued requests and stop the batcher thread."""

@@ -8,6 +8,7 @@ library is; progress is the share of input bytes read. Every input row becomes e
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +16,10 @@ from quorum.jobs.runner import JobContext, JobFailed
 from solutions.molecules.chemistry import MoleculeAnalysis, Standardizer, analyse_molecule
 from solutions.molecules.models import ResultStatus, ScreeningResult
 from solutions.molecules.parsing import InputError, InputRecord, read_molecules
-from solutions.molecules.predict import PropertyPredictor, load_predictor
+from solutions.molecules.predict import PendingProperties, PropertyPredictor, load_predictor
 
 CHUNK_SIZE = 256
+Chunk = list[tuple[ScreeningResult, MoleculeAnalysis | None]]  # rows and their analyses
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Screener:
         params: ScreeningParams,
         predictor: PropertyPredictor | None,
         adapter_id: str | None = None,
+        store: Callable[[list[ScreeningResult]], Any] | None = None,
     ) -> None:
         self.tenant = tenant
         self.job = job
@@ -81,6 +84,8 @@ class Screener:
         self.adapter_id = adapter_id
         self.first_index: dict[bytes, int] = {}  # digest of canonical SMILES -> first row index
         self.totals = RunTotals()
+        self.store = store or ScreeningResult.objects.bulk_create  # writes a chunk's rows
+        self.unsaved: tuple[Chunk, PendingProperties | None] | None = None
 
     def row(self, record: InputRecord, index: int, prefix: str) -> tuple[ScreeningResult, Any]:
         common = {
@@ -113,20 +118,42 @@ class Screener:
             fingerprint=analysis.fingerprint,
         ), analysis
 
-    def predict(self, chunk: list[tuple[ScreeningResult, MoleculeAnalysis | None]]) -> None:
-        """Fill in the predictions of the chunk's analysed rows in one batched model call."""
-        analysed = [(row, a) for row, a in chunk if a is not None]
-        if self.predictor is not None and analysed:
-            predictions = self.predictor.predict(
-                [a.mol for _, a in analysed], [a.fingerprint for _, a in analysed], self.adapter_id
-            )
-            for (row, _), prediction in zip(analysed, predictions, strict=True):
-                row.predictions = prediction
+    def start_predictions(self, chunk: Chunk) -> PendingProperties | None:
+        """Start the batched model call for the chunk's analysed rows; None without a model."""
+        analysed = [a for _, a in chunk if a is not None]
+        if self.predictor is None or not analysed:
+            return None
+        return self.predictor.submit(
+            [a.mol for a in analysed], [a.fingerprint for a in analysed], self.adapter_id
+        )
 
-    def save(self, chunk: list[tuple[ScreeningResult, MoleculeAnalysis | None]]) -> None:
-        self.predict(chunk)
+    @staticmethod
+    def fill_predictions(chunk: Chunk, pending: PendingProperties | None) -> None:
+        if pending is None:
+            return
+        analysed = [row for row, a in chunk if a is not None]
+        for row, prediction in zip(analysed, pending.result(), strict=True):
+            row.predictions = prediction
+
+    def predict(self, chunk: Chunk) -> None:
+        """Fill in the predictions of the chunk's analysed rows now."""
+        self.fill_predictions(chunk, self.start_predictions(chunk))
+
+    def save(self, chunk: Chunk) -> None:
+        """Start the chunk's predictions and write the previous chunk, whose model call ran on
+        the server's thread while this chunk was analysed; `flush` writes the last one."""
+        pending = self.start_predictions(chunk)
+        self.flush()
+        self.unsaved = (chunk, pending)
+
+    def flush(self) -> None:
+        if self.unsaved is None:
+            return
+        chunk, pending = self.unsaved
+        self.unsaved = None
+        self.fill_predictions(chunk, pending)
         rows = [row for row, _ in chunk]
-        ScreeningResult.objects.bulk_create(rows)
+        self.store(rows)
         for row in rows:
             self.totals.count(row)
 
@@ -150,7 +177,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0, "reading molecules")
     for job_file in ctx.files:
         prefix = f"{job_file.name}, " if len(ctx.files) > 1 else ""
-        chunk: list[tuple[ScreeningResult, MoleculeAnalysis | None]] = []
+        chunk: Chunk = []
         with ctx.open_file(job_file) as stream:
             try:
                 records = read_molecules(
@@ -170,6 +197,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             if chunk:
                 screener.save(chunk)
         done_bytes += job_file.size
+    screener.flush()
     totals = screener.totals
     ctx.progress(100, f"{totals.molecules:,} molecules screened")
     return {

@@ -20,10 +20,10 @@ from rdkit import Chem
 from safetensors.numpy import load_file
 
 from engine.heads import regression_mean_std
-from engine.serving import get_server
+from engine.serving import PendingPrediction, get_server
 from quorum.adapters.storage import resolve_adapter
 from solutions.molecules.chemistry import FingerprintSet
-from solutions.molecules.features import GlobalFeatures, featurise
+from solutions.molecules.features import GlobalFeatures, MolGraph, featurise
 from solutions.molecules.tasks import endpoint_key
 from solutions.molecules.training import (
     FINGERPRINTS_FILE,
@@ -77,8 +77,18 @@ class PropertyPredictor:
         adapter_id: str | None = None,
     ) -> list[dict[str, dict[str, Any]]]:
         """For each molecule: endpoint key -> value, uncertainty, in_domain, nearest_similarity."""
+        return self.submit(mols, fingerprints, adapter_id).result()
+
+    def submit(
+        self,
+        mols: list[Chem.Mol],
+        fingerprints: list[bytes],
+        adapter_id: str | None = None,
+    ) -> PendingProperties:
+        """Start the predictions of `predict`: the model runs on the server's thread while the
+        caller goes on (a screening job analyses its next chunk); `.result()` gives them."""
         if not mols:
-            return []
+            return PendingProperties(self, [], [], None)
         graphs = [featurise(mol, self.global_features) for mol in mols]
         rows = [
             {
@@ -93,9 +103,14 @@ class PropertyPredictor:
             }
             for g in graphs
         ]
-        with torch.inference_mode():
-            outputs = self.server.predict(rows, adapter_id)
+        pending = self.server.submit(rows, adapter_id)
         similarities = [self.nearest_similarity(fingerprint) for fingerprint in fingerprints]
+        return PendingProperties(self, graphs, similarities, pending)
+
+    def assemble(
+        self, graphs: list[MolGraph], similarities: list[dict[str, float]], outputs: dict[str, torch.Tensor]
+    ) -> list[dict[str, dict[str, Any]]]:
+        """Per molecule and endpoint: value, uncertainty and domain, from the model's outputs."""
         per_head = {}
         for task in self.tasks:
             head = task["head"]
@@ -128,6 +143,24 @@ class PropertyPredictor:
                     }
             results.append(predictions)
         return results
+
+
+class PendingProperties:
+    """Predictions under way (`PropertyPredictor.submit`)."""
+
+    def __init__(
+        self,
+        predictor: PropertyPredictor,
+        graphs: list[MolGraph],
+        similarities: list[dict[str, float]],
+        pending: PendingPrediction | None,
+    ) -> None:
+        self.predictor, self.graphs, self.similarities, self.pending = predictor, graphs, similarities, pending
+
+    def result(self) -> list[dict[str, dict[str, Any]]]:
+        if self.pending is None:
+            return []
+        return self.predictor.assemble(self.graphs, self.similarities, self.pending.result())
 
 
 def _binary_entropy(probabilities: np.ndarray) -> np.ndarray:

@@ -238,6 +238,31 @@ def test_predict_splits_requests_larger_than_a_batch():
         torch.testing.assert_close(output[name], value, atol=1e-5, rtol=1e-4)
 
 
+def test_submit_returns_before_the_forward_and_its_result_equals_predict():
+    base = _base()
+    rows = _text_rows(6, seed=4)
+    release = threading.Event()
+
+    class Gated(torch.nn.Module):  # a model whose forward waits until the caller lets it run
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = copy.deepcopy(base)
+            self.config = base.config
+
+        def forward(self, batch, adapter_ids=None):
+            assert release.wait(timeout=10)
+            return self.inner(batch, adapter_ids=adapter_ids)
+
+    with ModelServer(model=Gated(), max_batch_size=4, max_wait_ms=0) as server:
+        pending = server.submit(rows)  # returns although the forward cannot run yet
+        assert not any(future.done() for future in pending.futures)
+        release.set()
+        submitted = pending.result(timeout=10)
+        predicted = server.predict(rows)
+    for name, value in predicted.items():
+        torch.testing.assert_close(submitted[name], value)
+
+
 def test_get_server_holds_one_model_per_checkpoint(tmp_path):
     save_checkpoint(_base(), tmp_path / "ckpt")
     server = get_server(tmp_path / "ckpt", max_batch_size=4, max_wait_ms=1)

@@ -96,3 +96,26 @@ def test_rerun_clears_previous_rows(screen, tenant_a, analyst_a, tiny_model):
     with tenant_scope(tenant_a):
         clear_results(job)
         assert not ScreeningResult.objects.filter(job=job).exists()
+
+
+def test_chunks_written_one_behind_their_model_call_keep_every_row_and_prediction(
+    screen, tenant_a, analyst_a, tiny_model, monkeypatch
+):
+    # Each chunk is written after the next one is analysed (its model call runs meanwhile):
+    # with chunks of 3, every row of every chunk, the last included, must still land in order.
+    from solutions.molecules import pipeline
+
+    content = (SAMPLES / "drugs.smi").read_bytes()
+    monkeypatch.setattr(pipeline, "CHUNK_SIZE", 10_000)
+    single = screen(tenant_a, analyst_a, "drugs.smi", content)[1]
+    monkeypatch.setattr(pipeline, "CHUNK_SIZE", 3)
+    job, rows = screen(tenant_a, analyst_a, "drugs.smi", content)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert len(rows) == len(single) > 6
+    for chunked, whole in zip(rows, single, strict=True):
+        assert (chunked.index, chunked.status, chunked.canonical_smiles) == (
+            whole.index, whole.status, whole.canonical_smiles
+        )  # fmt: skip
+        assert chunked.predictions == whole.predictions
+    assert all(r.predictions for r in rows if r.status == ResultStatus.OK)
+    assert job.result_summary["molecules"] == len(rows)
