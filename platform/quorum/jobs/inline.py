@@ -4,6 +4,7 @@ A real-time endpoint answers in its response, yet the audit trail still needs a 
 any queued job: who asked, when, with what parameters, and the result. `run_inline_job` records
 one that starts running at once, runs `work(job)` in the caller's process and ends succeeded
 (its return value is the result summary) or failed, all in one transaction with the audit events.
+Like any finished job it is announced to the tenant's webhook endpoints once that commits.
 """
 
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from quorum.audit.services import record
 from quorum.jobs.models import Job, JobStatus
+from quorum.jobs.services import queue_webhooks
 from quorum.tenancy.models import Tenant
 from quorum.tenancy.scoping import tenant_scope
 from solutions import registry
@@ -57,4 +59,5 @@ def run_inline_job(
         job.finished_at = timezone.now()
         job.save(update_fields=["result_summary", "status", "progress", "progress_message", "finished_at"])
         record(tenant=tenant, actor=user, action="job.succeeded", obj=job, request=request)
+        queue_webhooks(job)
     return job

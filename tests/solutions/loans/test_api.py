@@ -6,8 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from quorum.audit.models import AuditEvent
-from quorum.jobs.models import Job, JobStatus
-from quorum.jobs.services import create_job
+from quorum.jobs.models import Job, JobStatus, WebhookDelivery
+from quorum.jobs.services import create_job, create_webhook_endpoint
 from quorum.tenancy.scoping import tenant_scope
 from solutions.loans.models import ScoredApplication
 from tests.fixtures.workers import run_job_now
@@ -36,6 +36,17 @@ def test_real_time_score_answers_with_reasons_and_records_a_job(api_client_a, te
         row = ScoredApplication.objects.get(pk=body["application_id"])
         assert row.input["application_id"] == "APP-1" and row.pd == pytest.approx(body["pd"])
         assert AuditEvent.objects.filter(action="job.create", object_id=str(job.pk)).exists()
+
+
+def test_a_real_time_score_is_announced_to_the_tenants_webhooks(api_client_a, tenant_a, admin_a):
+    endpoint, _ = create_webhook_endpoint(tenant_a, admin_a, "http://127.0.0.1:9/hook")
+    response = api_client_a.post(SCORE_URL, GOOD, format="json")
+    assert response.status_code == 200, response.content
+    delivery = WebhookDelivery.objects.all_tenants().get(endpoint=endpoint)
+    assert delivery.event_type == "job.succeeded"
+    assert delivery.payload["data"]["id"] == response.json()["job_id"]
+    summary = delivery.payload["data"]["result_summary"]
+    assert summary["scored"] == 1 and summary["decisions"] == {response.json()["decision"]: 1}
 
 
 def test_bad_application_answers_problem_details_per_field(api_client_a, tenant_a):
