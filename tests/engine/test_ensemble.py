@@ -12,6 +12,8 @@ from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.ensemble import EnsembleTransformer, combine_head
 from engine.lora import attach_adapter, default_lora_config, enable_multi_lora, save_adapter
 from engine.model import MoETransformer
+from engine.quant import Int8Linear
+from engine.serving import ModelServer
 from engine.train import fit
 from tests.engine.helpers import tiny_batch, tiny_config
 
@@ -105,3 +107,14 @@ def test_an_adapter_on_an_ensemble_trains_and_serves_per_row(tmp_path):
         without = base(inputs).heads["value"]
     for row, slot in enumerate(slots.tolist()):
         torch.testing.assert_close(mixed[row], (with_adapter if slot == 0 else without)[row])
+
+
+def test_an_int8_server_of_an_ensemble_stays_close_to_the_float_one():
+    ensemble = EnsembleTransformer.from_members(_members(2, "text")).eval()
+    batch = tiny_batch("text", batch_size=4)
+    with torch.no_grad():
+        expected = ensemble(batch).heads["value"]
+    with ModelServer(model=copy.deepcopy(ensemble), int8=True, max_batch_size=8, max_wait_ms=0) as server:
+        served = server.predict(batch)["value"]
+    assert isinstance(server.model.members[1].blocks[0].attn.q_proj.base, Int8Linear)  # under the LoRA slots
+    torch.testing.assert_close(served[..., 0], expected[..., 0], atol=0.05, rtol=0.05)
