@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 
 from quorum.jobs import services
 from quorum.jobs.models import DeliveryStatus, Job, WebhookDelivery
-from quorum.jobs.webhook_addresses import refused_address
+from quorum.jobs.webhook_addresses import opener, refused_address
 from solutions import registry
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def post(request: urllib.request.Request) -> tuple[int | None, str, str]:
     """Send the request: (status code or None, response excerpt, error text)."""
     timeout = settings.QUORUM_WEBHOOK_TIMEOUT_SECONDS
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener().open(request, timeout=timeout) as response:
             excerpt = response.read(RESPONSE_EXCERPT_CHARS).decode(errors="replace")
             return response.status, excerpt, ""
     except urllib.error.HTTPError as error:
