@@ -1,0 +1,28 @@
+"""The committed molecules checkpoint: a five-model ensemble that loads and ranks as chemistry says."""
+
+from pathlib import Path
+
+from rdkit import Chem
+
+from engine.ensemble import EnsembleTransformer
+from solutions.molecules.chemistry import Standardizer, packed_fingerprint
+from solutions.molecules.predict import PropertyPredictor
+from solutions.molecules.training import ENSEMBLE_MEMBERS
+
+CHECKPOINT = Path(__file__).resolve().parents[3] / "models" / "molecules" / "screening"
+
+
+def test_the_shipped_ensemble_ranks_solubility_and_lipophilicity_the_right_way_round():
+    predictor = PropertyPredictor(CHECKPOINT)
+    assert isinstance(predictor.server.model, EnsembleTransformer)
+    assert len(predictor.server.model.members) == ENSEMBLE_MEMBERS
+    assert (CHECKPOINT / "MODEL_CARD.md").read_text().startswith("# Molecule screening property model")
+    standardizer = Standardizer()
+    # Ethanol dissolves (logS about 1), anthracene hardly (about -6.4); hexane is far more
+    # lipophilic than glycine, and lipophilicity is measured as logD at pH 7.4.
+    smiles = ["CCO", "c1ccc2cc3ccccc3cc2c1", "CCCCCC", "NCC(=O)O"]
+    mols = [standardizer.standardize(Chem.MolFromSmiles(s))[0] for s in smiles]
+    ethanol, anthracene, hexane, glycine = predictor.predict(mols, [packed_fingerprint(m) for m in mols])
+    assert ethanol["esol"]["value"] > anthracene["esol"]["value"] + 2
+    assert hexane["lipophilicity"]["value"] > glycine["lipophilicity"]["value"] + 1
+    assert all(p["uncertainty"] > 0 for p in ethanol.values())
