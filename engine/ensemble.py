@@ -28,13 +28,16 @@ from engine.model import ModelOutput, MoETransformer
 class EnsembleTransformer(nn.Module):
     """config.ensemble_members MoETransformers whose outputs are combined head by head."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, members: list[MoETransformer] | None = None) -> None:
+        """Fresh members from `config`, or the given trained ones (see `from_members`)."""
         super().__init__()
         if config.ensemble_members < 2:
             raise ValueError(f"an ensemble needs at least 2 members, got {config.ensemble_members}")
         self.config = config
-        member_config = replace(config, ensemble_members=1)
-        self.members = nn.ModuleList(MoETransformer(member_config) for _ in range(config.ensemble_members))
+        if members is None:
+            member_config = replace(config, ensemble_members=1)
+            members = [MoETransformer(member_config) for _ in range(config.ensemble_members)]
+        self.members = nn.ModuleList(members)
 
     @classmethod
     def from_members(cls, members: list[MoETransformer]) -> EnsembleTransformer:
@@ -42,9 +45,7 @@ class EnsembleTransformer(nn.Module):
         configs = {member.config.to_json() for member in members}
         if len(configs) != 1:
             raise ValueError("ensemble members must share one configuration")
-        ensemble = cls(replace(members[0].config, ensemble_members=len(members)))
-        ensemble.members = nn.ModuleList(members)
-        return ensemble
+        return cls(replace(members[0].config, ensemble_members=len(members)), members)
 
     @property
     def heads(self) -> nn.ModuleDict:

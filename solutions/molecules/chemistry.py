@@ -121,9 +121,6 @@ class FingerprintSet:
         self.words = rows.view(np.uint64)  # (N, bytes / 8)
         self.counts = np.bitwise_count(self.words).sum(axis=1, dtype=np.int64)  # (N,)
 
-    def __len__(self) -> int:
-        return self.words.shape[0]
-
     def similarity(self, query: bytes | np.ndarray) -> np.ndarray:
         """(N,) Tanimoto similarity of one packed fingerprint to each row."""
         packed = np.frombuffer(query, dtype=np.uint8) if isinstance(query, bytes) else query

@@ -9,6 +9,7 @@ neighbour in that dataset's training set is below `DOMAIN_THRESHOLD` is flagged 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -145,17 +146,14 @@ class PropertyPredictor:
         return results
 
 
+@dataclass
 class PendingProperties:
     """Predictions under way (`PropertyPredictor.submit`)."""
 
-    def __init__(
-        self,
-        predictor: PropertyPredictor,
-        graphs: list[MolGraph],
-        similarities: list[dict[str, float]],
-        pending: PendingPrediction | None,
-    ) -> None:
-        self.predictor, self.graphs, self.similarities, self.pending = predictor, graphs, similarities, pending
+    predictor: PropertyPredictor
+    graphs: list[MolGraph]
+    similarities: list[dict[str, float]]
+    pending: PendingPrediction | None  # None for no molecules
 
     def result(self) -> list[dict[str, dict[str, Any]]]:
         if self.pending is None:

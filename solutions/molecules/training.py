@@ -1,4 +1,4 @@
-"""Training of the shipped property model: one multi-task graph MoE on the MoleculeNet splits.
+"""Training of the shipped property model: an ensemble of multi-task graph MoEs on the MoleculeNet splits.
 
 `train_base(data_dir, models_dir, log)` reads the scaffold-split CSVs of ESOL (logS), Lipophilicity
 (logD), BBBP and Tox21, standardises and featurises every molecule (atoms as tokens, and a global
@@ -219,7 +219,7 @@ def fit_domain_widening(
 
 
 def save_model(
-    model: MoETransformer,
+    model: MoETransformer | EnsembleTransformer,
     out_dir: Path,
     scaling: dict[str, dict[str, float]],
     training_mols: dict[str, list[Chem.Mol]],
@@ -277,6 +277,12 @@ def model_card(
     domain_widening: dict[str, float],
 ) -> str:
     config = model.config
+    members = (
+        f"An ensemble of {config.ensemble_members} MoETransformers (engine.ensemble; trained apart "
+        f"from seeds 0-{config.ensemble_members - 1}, heads combined as mixtures)"
+        if config.ensemble_members > 1
+        else "One MoETransformer"
+    )
     widening = ", ".join(f"{head} w = {width:.2f}" for head, width in domain_widening.items())
     parameters = sum(p.numel() for p in model.parameters())
     rows = "\n".join(
@@ -286,8 +292,7 @@ def model_card(
     )
     return f"""# Molecule screening property model (`screening`)
 
-An ensemble of {config.ensemble_members} MoETransformers (engine.ensemble; trained apart from seeds
-0-{config.ensemble_members - 1}, heads combined as mixtures), each with the graph encoder (atoms as
+{members}, each with the graph encoder (atoms as
 tokens, topological-distance attention bias) and four heads: ESOL aqueous solubility (logS, regression with a predicted variance),
 Lipophilicity (logD pH 7.4, regression with a predicted variance), BBBP (binary) and the 12
 Tox21 assays (multilabel). Every training row carries only its own dataset's labels; the others
