@@ -5,7 +5,8 @@
 Floor: RDKit alone parses each SMILES, standardises it (cleanup, parent fragment, uncharge),
 computes the Morgan fingerprint and runs the PAINS/Brenk/NIH FilterCatalog. Pipeline: our
 streaming reader, standardisation, canonical SMILES, InChIKey, descriptors, QED, rules, alerts
-with atoms, fingerprints, duplicate check, and the batched model predictions with the
+with atoms (the same matches as the floor's FilterCatalog, each alert screened first by pattern
+fingerprint: chemistry.AlertCatalog), fingerprints, duplicate check, and the batched model predictions with the
 applicability domain, building the result rows (the database write is left out, so the figure
 is the worker's compute). As in the job, each chunk's model call runs on the model server's thread
 while the next chunk is analysed. Writes docs/benchmarks/molecules.json and .md.

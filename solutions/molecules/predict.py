@@ -54,7 +54,10 @@ class PropertyPredictor:
         # Absent from checkpoints trained before it: the model's own uncertainty alone.
         self.domain_widening: dict[str, float] = targets.get("domain_widening", {})
         stored = load_file(str(checkpoint_dir / FINGERPRINTS_FILE))
-        self.training_fingerprints = {head: FingerprintSet(rows) for head, rows in stored.items()}
+        # One set of every dataset's training fingerprints, searched once per molecule.
+        self.fingerprint_heads = list(stored)
+        self.training_fingerprints = FingerprintSet(np.concatenate([stored[h] for h in self.fingerprint_heads]))
+        self.fingerprint_group_starts = np.cumsum([0] + [len(stored[h]) for h in self.fingerprint_heads[:-1]])
         self.global_features = GlobalFeatures.load(checkpoint_dir)
         # Tenant adapters are fetched from storage by version id (quorum.adapters).
         self.server = get_server(checkpoint_dir, adapter_resolver=resolve_adapter)
@@ -69,7 +72,8 @@ class PropertyPredictor:
 
     def nearest_similarity(self, fingerprint: bytes) -> dict[str, float]:
         """Per dataset: the Tanimoto similarity of the nearest training molecule."""
-        return {head: training.nearest(fingerprint) for head, training in self.training_fingerprints.items()}
+        nearest = self.training_fingerprints.nearest_per_group(fingerprint, self.fingerprint_group_starts)
+        return dict(zip(self.fingerprint_heads, nearest.tolist(), strict=True))
 
     def predict(
         self,

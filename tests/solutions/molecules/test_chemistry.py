@@ -1,12 +1,17 @@
 """Standardisation, descriptors, rules and structural alerts."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from rdkit import Chem, DataStructs
+from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogEntry, SmartsMatcher
 
 from solutions.molecules.chemistry import (
+    AlertCatalog,
     FingerprintSet,
     Standardizer,
+    alert_filter_catalog,
     analyse_molecule,
     evaluate_rules,
     morgan_fingerprint,
@@ -105,6 +110,42 @@ def test_alert_atoms_index_the_canonical_smiles_atoms():
     ]
 
 
+def test_screened_alerts_equal_the_filter_catalog_matches():
+    catalog = alert_filter_catalog()
+    screened = AlertCatalog(catalog)
+    assert len(screened._unscreened) < len(screened.entries) // 10  # the screen covers the catalog
+    samples = Path(__file__).parents[3] / "solutions" / "molecules" / "samples" / "drugs.smi"
+    smiles = [line.split()[0] for line in samples.read_text().splitlines() if line.strip()]
+    smiles += [
+        "O=C1C(=Cc2ccccc2)SC(=S)N1", "O=C1C=CC(=O)C=C1", "Oc1ccc(C)cc1O", "c1ccc(N=Nc2ccccc2)cc1",
+        # ring-size alerts ([r7], [r8]) on fused and bridged rings, after standardisation
+        "CN1C2CC(OC(=O)C(CO)c3ccccc3)CC1C1OC12", "CN(C)CCCn1c2c(c3ccccc31)CCCCCC2",
+        "C[N+]1(C)[C@@H]2C[C@@H](OC(=O)C(O)(c3cccs3)c3cccs3)C[C@H]1[C@@H]1O[C@@H]12",
+    ]  # fmt: skip
+    standardizer, compared = Standardizer(), 0
+    for text in smiles:
+        mol = Chem.MolFromSmiles(text)
+        if mol is None:
+            continue
+        result = analyse_molecule(mol, standardizer)  # the screening row's own path
+        parent = Chem.MolFromSmiles(result.canonical_smiles)
+        expected = [e.GetDescription() for e in catalog.GetMatches(parent)]  # before any screen
+        assert [e.GetDescription() for e in screened.matches(parent)] == expected, text
+        assert [a["name"] for a in result.alerts] == expected, text
+        compared += 1
+    assert compared >= 20
+
+
+def test_an_alert_that_matches_on_absence_is_never_screened_out():
+    catalog = FilterCatalog()
+    catalog.AddEntry(FilterCatalogEntry("no nitrogen", SmartsMatcher("no nitrogen", "[#7]", 0, 0)))
+    catalog.AddEntry(FilterCatalogEntry("nitrile", SmartsMatcher("nitrile", "C#N", 1)))
+    screened = AlertCatalog(catalog)
+    assert len(screened._unscreened) == 1
+    assert [e.GetDescription() for e in screened.matches(Chem.MolFromSmiles("CCO"))] == ["no nitrogen"]
+    assert [e.GetDescription() for e in screened.matches(Chem.MolFromSmiles("CC#N"))] == ["nitrile"]
+
+
 def test_clean_drug_has_no_pains_alert():
     assert not [
         a for a in _analyse("CC(C)Cc1ccc(C(C)C(=O)O)cc1").alerts if a["catalog"].startswith("PAINS")
@@ -137,3 +178,14 @@ def test_fingerprint_set_similarities_equal_rdkit_bulk_tanimoto():
         np.testing.assert_allclose(training.similarity(packed_fingerprint(query)), expected)
         assert training.nearest(packed_fingerprint(query)) == pytest.approx(max(expected))
     assert FingerprintSet(np.zeros((0, 256), np.uint8)).nearest(packed_fingerprint(mols[0])) == 0.0
+
+
+def test_nearest_per_group_is_each_groups_own_nearest():
+    smiles = ["CCCCCCCC", "c1ccncc1", "CN1CCC[C@H]1c1cccnc1", "O=C(O)CCc1ccccc1", "Clc1ccc(Cl)cc1"]
+    rows = np.stack([np.frombuffer(packed_fingerprint(Chem.MolFromSmiles(s)), np.uint8) for s in smiles])
+    query = packed_fingerprint(Chem.MolFromSmiles("OC(=O)c1ccccc1O"))
+    groups = [rows[:2], rows[2:2], rows[2:]]  # the middle group is empty
+    nearest = FingerprintSet(rows).nearest_per_group(query, np.array([0, 2, 2]))
+    expected = [FingerprintSet(g).nearest(query) for g in groups]
+    np.testing.assert_allclose(nearest, expected)
+    assert nearest[1] == 0.0 and nearest[2] > nearest[0]

@@ -56,7 +56,7 @@ def test_train_base_writes_a_loadable_model_and_evaluate_reports_it_beside_the_f
     config = json.loads((out / "config.json").read_text())
     assert config["ensemble_members"] == training.ENSEMBLE_MEMBERS > 1
     assert any("epoch 1/1" in m for m in messages)
-    assert PropertyPredictor(out).training_fingerprints["esol"]
+    assert "esol" in PropertyPredictor(out).fingerprint_heads
 
     report = evaluation.evaluate(data, models, messages.append)
     assert "| esol | 16 | RMSE" in report and "| tox21 | 16 | mean ROC-AUC over 12 assays" in report
