@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rdkit import Chem, DataStructs
+from rdkit.Chem import QED, Crippen
 from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogEntry, SmartsMatcher
 
 from solutions.molecules.chemistry import (
@@ -16,6 +17,7 @@ from solutions.molecules.chemistry import (
     evaluate_rules,
     morgan_fingerprint,
     packed_fingerprint,
+    qed,
     tanimoto,
 )
 
@@ -134,6 +136,17 @@ def test_screened_alerts_equal_the_filter_catalog_matches():
         assert [a["name"] for a in result.alerts] == expected, text
         compared += 1
     assert compared >= 20
+
+
+def test_qed_equals_rdkits_qed():
+    samples = Path(__file__).parents[3] / "solutions" / "molecules" / "samples" / "drugs.smi"
+    mols = [Chem.MolFromSmiles(line.split()[0]) for line in samples.read_text().splitlines()[1:]]
+    mols = [m for m in mols if m is not None]
+    mols.append(Chem.AddHs(Chem.MolFromSmiles("Oc1ccc(C=CC(=O)c2ccccc2)cc1")))  # explicit hydrogens
+    for mol in mols:
+        assert qed(mol) == pytest.approx(QED.qed(mol), abs=1e-12), Chem.MolToSmiles(mol)
+        assert qed(mol, Crippen.MolLogP(mol)) == pytest.approx(QED.qed(mol), abs=1e-12)
+    assert len(mols) >= 20
 
 
 def test_an_alert_that_matches_on_absence_is_never_screened_out():
