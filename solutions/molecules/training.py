@@ -59,6 +59,8 @@ MODEL_NAME = "screening"
 #   1 member (seed 0): 0.6119; 0.853, 0.800; 0.979, 0.781
 #   3 members:         0.6155; 0.885, 0.767; 0.979, 0.783
 #   5 members:         0.6191; 0.865, 0.765; 0.980, 0.784
+#   8 members:         0.6207; 0.868, 0.761; 0.981, 0.784 (not taken: +0.0016 for 1.6x the
+#                      forward passes and a 12.3 MB checkpoint; test 0.833, 0.757, 0.736, 0.753)
 ENSEMBLE_MEMBERS = 5
 # fit() keeps its resumable state here: a stopped run continues where it was.
 FIT_DIR = Path(tempfile.gettempdir()) / "quorum-molecules-fit"
