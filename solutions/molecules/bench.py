@@ -28,9 +28,9 @@ import django
 import torch
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdFingerprintGenerator
-from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
+from solutions.molecules.chemistry import alert_filter_catalog
 from solutions.molecules.parsing import read_smiles_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,10 +52,7 @@ def _library(data_dir: Path, count: int) -> list[str]:
 
 def rdkit_floor(smiles: list[str]) -> float:
     """Molecules per second of RDKit's parse + standardise + fingerprint + alerts."""
-    params = FilterCatalogParams()
-    for name in ("PAINS_A", "PAINS_B", "PAINS_C", "BRENK", "NIH"):
-        params.AddCatalog(getattr(FilterCatalogParams.FilterCatalogs, name))
-    catalog = FilterCatalog(params)
+    catalog = alert_filter_catalog()  # RDKit's own FilterCatalog, matched entry by entry
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     chooser = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
     uncharger = rdMolStandardize.Uncharger()

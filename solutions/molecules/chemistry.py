@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -189,7 +190,7 @@ def qed(mol: Chem.Mol, clogp: float | None = None) -> float:
         PSA=rdMolDescriptors.CalcTPSA(mol),
         ROTB=rdMolDescriptors.CalcNumRotatableBonds(mol, rdMolDescriptors.NumRotatableBondsOptions.Strict),
         AROM=len(Chem.GetSSSR(Chem.DeleteSubstructs(Chem.Mol(mol), QED.AliphaticRings))),
-        ALERTS=len(_QED_ALERTS.GetMatches(mol)),
+        ALERTS=len(_qed_alerts().GetMatches(mol)),
     )
     return QED.qed(mol, qedProperties=properties)
 
@@ -330,8 +331,16 @@ def _qed_filter_catalog() -> FilterCatalog:
     return catalog
 
 
-_ALERTS = AlertCatalog(alert_filter_catalog())
-_QED_ALERTS = _qed_filter_catalog()  # a screen's fingerprint costs more than 116 matches save
+@cache
+def _screened_alerts() -> AlertCatalog:
+    """Built on first use: screening the 765 patterns takes a quarter of a second, which a
+    process that never analyses a molecule (a web server) need not pay."""
+    return AlertCatalog(alert_filter_catalog())
+
+
+@cache
+def _qed_alerts() -> FilterCatalog:
+    return _qed_filter_catalog()  # not screened: a screen's fingerprint costs more than 116 matches save
 
 
 def find_alerts(mol: Chem.Mol) -> list[dict[str, Any]]:
@@ -341,7 +350,7 @@ def find_alerts(mol: Chem.Mol) -> list[dict[str, Any]]:
     matches is several times slower).
     """
     found = []
-    for entry in _ALERTS.matches(mol):
+    for entry in _screened_alerts().matches(mol):
         atoms = sorted({pair.target for m in entry.GetFilterMatches(mol) for pair in m.atomPairs})
         found.append(
             {

@@ -5,8 +5,10 @@ import json
 import random
 
 import pytest
+from rdkit import Chem
 
 from solutions.molecules import evaluation, training
+from solutions.molecules.chemistry import packed_fingerprint
 from solutions.molecules.predict import PropertyPredictor
 from solutions.molecules.tasks import TASKS
 
@@ -56,7 +58,9 @@ def test_train_base_writes_a_loadable_model_and_evaluate_reports_it_beside_the_f
     config = json.loads((out / "config.json").read_text())
     assert config["ensemble_members"] == training.ENSEMBLE_MEMBERS > 1
     assert any("epoch 1/1" in m for m in messages)
-    assert "esol" in PropertyPredictor(out).fingerprint_heads
+    # every dataset's training fingerprints are stored: a training molecule is its own nearest
+    nearest = PropertyPredictor(out).nearest_similarity(packed_fingerprint(Chem.MolFromSmiles("CCO")))
+    assert nearest == pytest.approx({task.head: 1.0 for task in TASKS})
 
     report = evaluation.evaluate(data, models, messages.append)
     assert "| esol | 16 | RMSE" in report and "| tox21 | 16 | mean ROC-AUC over 12 assays" in report
