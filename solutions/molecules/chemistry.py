@@ -150,16 +150,23 @@ class FingerprintSet:
         """The largest similarity to any row; 0 for an empty set."""
         return float(self.similarity(query).max(initial=0.0))
 
-    def nearest_per_group(self, query: bytes | np.ndarray, group_starts: np.ndarray) -> np.ndarray:
-        """(G,) the largest similarity within each group of consecutive rows, group g starting at
-        row group_starts[g] (increasing; a group with no rows gives 0)."""
-        similarity = self.similarity(query)
-        ends = np.append(group_starts[1:], len(self))
-        nearest = np.zeros(len(group_starts))
-        filled = ends > group_starts
-        if filled.any():
-            nearest[filled] = np.maximum.reduceat(similarity, group_starts[filled])
-        return nearest
+    def similarity_matrix(self, queries: list[bytes]) -> np.ndarray:
+        """(M, N) Tanimoto similarity of each of M packed fingerprints to each row."""
+        if not queries:
+            return np.zeros((0, len(self)))
+        return np.stack([self.similarity(query) for query in queries])
+
+
+def nearest_per_group(similarity: np.ndarray, group_starts: np.ndarray) -> np.ndarray:
+    """(M, G) from a similarity matrix (M, N): the largest similarity within each group of
+    consecutive columns, group g starting at column group_starts[g] (increasing; a group with
+    no columns gives 0)."""
+    ends = np.append(group_starts[1:], similarity.shape[1])
+    nearest = np.zeros((similarity.shape[0], len(group_starts)))
+    filled = ends > group_starts
+    if filled.any() and similarity.shape[0]:
+        nearest[:, filled] = np.maximum.reduceat(similarity, group_starts[filled], axis=1)
+    return nearest
 
 
 def tanimoto(query: bytes | np.ndarray, packed: np.ndarray) -> np.ndarray:

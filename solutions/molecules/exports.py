@@ -23,6 +23,7 @@ def export_columns() -> list[str]:
     columns += [f"{rule}_pass" for rule in RULES] + ["alerts"]
     for key, _, _ in ENDPOINTS:
         columns += [key, f"{key}_uncertainty", f"{key}_in_domain", f"{key}_nearest_similarity"]
+        columns.append(f"{key}_neighbour_estimate")
     return columns
 
 
@@ -56,6 +57,7 @@ def row_values(row: ScreeningResult) -> dict[str, str]:
         values[f"{key}_uncertainty"] = prediction.get("uncertainty")
         values[f"{key}_in_domain"] = prediction.get("in_domain")
         values[f"{key}_nearest_similarity"] = prediction.get("nearest_similarity")
+        values[f"{key}_neighbour_estimate"] = prediction.get("neighbour_estimate")
     return {column: _fmt(value) for column, value in values.items()}
 
 

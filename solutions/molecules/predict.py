@@ -23,13 +23,16 @@ from safetensors.numpy import load_file
 from engine.heads import regression_mean_std
 from engine.serving import PendingPrediction, get_server
 from quorum.adapters.storage import resolve_adapter
-from solutions.molecules.chemistry import FingerprintSet
+from solutions.molecules.chemistry import FingerprintSet, nearest_per_group
 from solutions.molecules.features import GlobalFeatures, MolGraph, featurise
+from solutions.molecules.neighbours import NeighbourBlend, neighbour_estimates
 from solutions.molecules.tasks import endpoint_key
 from solutions.molecules.training import (
     FINGERPRINTS_FILE,
+    LABELS_FILE,
     MODEL_NAME,
     TARGETS_FILE,
+    served_values,
     widened_probability,
     widened_std,
 )
@@ -46,7 +49,8 @@ def default_checkpoint_dir() -> Path:
 class PropertyPredictor:
     """Predicts every endpoint of the checkpoint for a list of standardised molecules."""
 
-    def __init__(self, checkpoint_dir: Path) -> None:
+    def __init__(self, checkpoint_dir: Path, blend_neighbours: bool = True) -> None:
+        """blend_neighbours=False serves the model's values alone (the evaluation's comparison)."""
         self.checkpoint_dir = checkpoint_dir
         targets = json.loads((checkpoint_dir / TARGETS_FILE).read_text())
         self.tasks: list[dict[str, Any]] = targets["tasks"]
@@ -56,8 +60,26 @@ class PropertyPredictor:
         stored = load_file(str(checkpoint_dir / FINGERPRINTS_FILE))
         # One set of every dataset's training fingerprints, searched once per molecule.
         self.fingerprint_heads = list(stored)
-        self.training_fingerprints = FingerprintSet(np.concatenate([stored[h] for h in self.fingerprint_heads]))
-        self.fingerprint_group_starts = np.cumsum([0] + [len(stored[h]) for h in self.fingerprint_heads[:-1]])
+        self.training_fingerprints = FingerprintSet(
+            np.concatenate([stored[h] for h in self.fingerprint_heads])
+        )
+        self.fingerprint_group_starts = np.cumsum(
+            [0] + [len(stored[h]) for h in self.fingerprint_heads[:-1]]
+        )
+        self.fingerprint_groups = {
+            head: slice(start, start + len(stored[head]))
+            for head, start in zip(
+                self.fingerprint_heads, self.fingerprint_group_starts.tolist(), strict=True
+            )
+        }
+        labels_path = checkpoint_dir / LABELS_FILE
+        self.training_labels = load_file(str(labels_path)) if labels_path.is_file() else {}
+        # Absent from checkpoints trained before it: the model's values alone.
+        self.neighbour_blend = {
+            head: NeighbourBlend.from_json(blend)
+            for head, blend in targets.get("neighbour_blend", {}).items()
+            if blend_neighbours
+        }
         self.global_features = GlobalFeatures.load(checkpoint_dir)
         # Tenant adapters are fetched from storage by version id (quorum.adapters).
         self.server = get_server(checkpoint_dir, adapter_resolver=resolve_adapter)
@@ -72,8 +94,24 @@ class PropertyPredictor:
 
     def nearest_similarity(self, fingerprint: bytes) -> dict[str, float]:
         """Per dataset: the Tanimoto similarity of the nearest training molecule."""
-        nearest = self.training_fingerprints.nearest_per_group(fingerprint, self.fingerprint_group_starts)
-        return dict(zip(self.fingerprint_heads, nearest.tolist(), strict=True))
+        nearest = nearest_per_group(
+            self.training_fingerprints.similarity_matrix([fingerprint]),
+            self.fingerprint_group_starts,
+        )
+        return dict(zip(self.fingerprint_heads, nearest[0].tolist(), strict=True))
+
+    def neighbour_estimates(self, similarity: np.ndarray) -> dict[str, np.ndarray]:
+        """Per blended head: (M, C) the neighbours' label estimates from the similarity (M, N)
+        of M molecules to every training molecule."""
+        return {
+            head: neighbour_estimates(
+                similarity[:, self.fingerprint_groups[head]],
+                self.training_labels[head],
+                blend.k,
+                blend.power,
+            )
+            for head, blend in self.neighbour_blend.items()
+        }
 
     def predict(
         self,
@@ -93,7 +131,7 @@ class PropertyPredictor:
         """Start the predictions of `predict`: the model runs on the server's thread while the
         caller goes on (a screening job analyses its next chunk); `.result()` gives them."""
         if not mols:
-            return PendingProperties(self, [], [], None)
+            return PendingProperties(self, [], [], {}, None)
         graphs = [featurise(mol, self.global_features) for mol in mols]
         rows = [
             {
@@ -109,26 +147,37 @@ class PropertyPredictor:
             for g in graphs
         ]
         pending = self.server.submit(rows, adapter_id)
-        similarities = [self.nearest_similarity(fingerprint) for fingerprint in fingerprints]
-        return PendingProperties(self, graphs, similarities, pending)
+        similarity = self.training_fingerprints.similarity_matrix(fingerprints)  # (M, N)
+        nearest = nearest_per_group(similarity, self.fingerprint_group_starts)
+        similarities = [
+            dict(zip(self.fingerprint_heads, row, strict=True)) for row in nearest.tolist()
+        ]
+        return PendingProperties(
+            self, graphs, similarities, self.neighbour_estimates(similarity), pending
+        )
 
     def assemble(
-        self, graphs: list[MolGraph], similarities: list[dict[str, float]], outputs: dict[str, torch.Tensor]
+        self,
+        graphs: list[MolGraph],
+        similarities: list[dict[str, float]],
+        estimates: dict[str, np.ndarray],
+        outputs: dict[str, torch.Tensor],
     ) -> list[dict[str, dict[str, Any]]]:
-        """Per molecule and endpoint: value, uncertainty and domain, from the model's outputs."""
+        """Per molecule and endpoint: value, uncertainty and domain, from the model's outputs
+        and, for a blended head, the neighbours' estimates."""
         per_head = {}
         for task in self.tasks:
             head = task["head"]
             output = outputs[head].float()
             distance = 1.0 - np.array([[s[head]] for s in similarities])  # (B, 1)
             width = self.domain_widening.get(head, 0.0)
+            values = served_values(task["kind"], output, self.scaling.get(head))
+            if head in estimates:
+                values = self.neighbour_blend[head].apply(values, estimates[head])
             if task["kind"] == "regression":
-                mean, std = regression_mean_std(output)
-                scale = self.scaling[head]
-                values = (mean * scale["std"] + scale["mean"]).numpy()
-                spread = widened_std(std.numpy(), distance, width) * scale["std"]
+                _, std = regression_mean_std(output)
+                spread = widened_std(std.numpy(), distance, width) * self.scaling[head]["std"]
             else:
-                values = torch.sigmoid(output).numpy()
                 spread = _binary_entropy(widened_probability(values, distance, width))
             per_head[head] = (values, spread)
         results = []
@@ -145,6 +194,7 @@ class PropertyPredictor:
                         "nearest_similarity": round(similarity[head], 3),
                         "in_domain": similarity[head] >= DOMAIN_THRESHOLD,
                         **({"truncated": True} if graph.truncated else {}),
+                        **_neighbour_field(estimates.get(head), row, column_index),
                     }
             results.append(predictions)
         return results
@@ -157,12 +207,22 @@ class PendingProperties:
     predictor: PropertyPredictor
     graphs: list[MolGraph]
     similarities: list[dict[str, float]]
+    estimates: dict[str, np.ndarray]  # per blended head, (M, C) neighbour estimates
     pending: PendingPrediction | None  # None for no molecules
 
     def result(self) -> list[dict[str, dict[str, Any]]]:
         if self.pending is None:
             return []
-        return self.predictor.assemble(self.graphs, self.similarities, self.pending.result())
+        return self.predictor.assemble(
+            self.graphs, self.similarities, self.estimates, self.pending.result()
+        )
+
+
+def _neighbour_field(estimates: np.ndarray | None, row: int, column: int) -> dict[str, float]:
+    """The neighbours' own estimate beside a blended value, so a chemist sees both sides."""
+    if estimates is None or np.isnan(estimates[row, column]):
+        return {}
+    return {"neighbour_estimate": round(float(estimates[row, column]), 4)}
 
 
 def _binary_entropy(probabilities: np.ndarray) -> np.ndarray:

@@ -5,10 +5,11 @@
 vector of RDKit descriptors and Morgan counts for the CLS token), and trains MoETransformers
 with a graph encoder and four heads with engine.train.fit, one per seed, shipped together as an
 engine.ensemble.EnsembleTransformer: each row carries only its own dataset's labels and the
-others are NaN (masked in the loss). On the validation split it fits
-how fast each head's uncertainty grows with the distance to the training set. It writes the
-checkpoint, the target scaling, the fitted global features, the training-set fingerprints for
-the applicability domain and a model card under models/molecules/screening/.
+others are NaN (masked in the loss). On the validation split it fits how fast each head's
+uncertainty grows with the distance to the training set, and per head whether and how much to
+blend in the labels of the nearest training molecules (neighbours.py). It writes the checkpoint,
+the target scaling, the fitted global features, the training-set fingerprints (applicability
+domain) and labels (neighbour evidence) and a model card under models/molecules/screening/.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import numpy as np
 import torch
 from rdkit import Chem, rdBase
 from safetensors.numpy import save_file
-from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader, Sampler
 
 from engine.checkpoint import save_checkpoint
@@ -51,6 +51,8 @@ from solutions.molecules.features import (
     featurise,
     raw_descriptors,
 )
+from solutions.molecules.metrics import mean_auc, task_metric
+from solutions.molecules.neighbours import NeighbourBlend, fit_neighbour_blend, neighbour_estimates
 from solutions.molecules.tasks import TASKS, Task
 
 MODEL_NAME = "screening"
@@ -66,6 +68,7 @@ ENSEMBLE_MEMBERS = 5
 FIT_DIR = Path(tempfile.gettempdir()) / "quorum-molecules-fit"
 TARGETS_FILE = "targets.json"
 FINGERPRINTS_FILE = "training_fingerprints.safetensors"
+LABELS_FILE = "training_labels.safetensors"
 
 
 def model_config(n_global_features: int = 0) -> ModelConfig:
@@ -161,19 +164,18 @@ def validation_score(outputs: dict[str, torch.Tensor], targets: dict[str, torch.
     return float(np.mean(aucs) - 0.5 * np.mean(rmses))
 
 
-def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC-AUC averaged over the columns that have both classes; NaN labels are skipped."""
-    aucs = []
-    for column in range(labels.shape[1]):
-        present = ~np.isnan(labels[:, column])
-        y = labels[present, column]
-        if len(np.unique(y)) == 2:
-            aucs.append(roc_auc_score(y, scores[present, column]))
-    return float(np.mean(aucs))
-
-
 # Candidate widths w of the domain widening, in units per unit of Tanimoto distance.
 WIDENING_GRID = np.linspace(0.0, 8.0, 161)
+
+
+def served_values(kind: str, output: torch.Tensor, scaling: dict[str, float] | None) -> np.ndarray:
+    """(B, C) what a head's output (B, C) or (B, C, 2) means to a user: a regression's mean in
+    the label's original units (`scaling`: that head's mean and std), a classifier's
+    probabilities."""
+    if kind != "regression":
+        return torch.sigmoid(output.float()).numpy()
+    mean, _ = regression_mean_std(output.float())
+    return mean.numpy() * scaling["std"] + scaling["mean"]
 
 
 def widened_std(std: np.ndarray, distance: np.ndarray, width: float) -> np.ndarray:
@@ -187,10 +189,11 @@ def widened_probability(probability: np.ndarray, distance: np.ndarray, width: fl
     return 0.5 + (probability - 0.5) * np.exp(-width * distance)
 
 
-def nearest_distances(mols: list[Chem.Mol], training_mols: list[Chem.Mol]) -> np.ndarray:
-    """1 - the Tanimoto similarity (Morgan) of each molecule's nearest training molecule."""
+def training_similarity(mols: list[Chem.Mol], training_mols: list[Chem.Mol]) -> np.ndarray:
+    """(len(mols), len(training_mols)) Tanimoto similarity (Morgan) of each molecule to each
+    training molecule."""
     training = FingerprintSet(np.stack([np.packbits(morgan_bits(m)) for m in training_mols]))
-    return np.array([1.0 - training.nearest(packed_fingerprint(m)) for m in mols])
+    return training.similarity_matrix([packed_fingerprint(m) for m in mols])
 
 
 def fit_domain_widening(
@@ -224,12 +227,14 @@ def save_model(
     model: MoETransformer | EnsembleTransformer,
     out_dir: Path,
     scaling: dict[str, dict[str, float]],
-    training_mols: dict[str, list[Chem.Mol]],
+    training: dict[str, list[Example]],
     global_features: GlobalFeatures,
     domain_widening: dict[str, float] | None = None,
+    neighbour_blend: dict[str, NeighbourBlend] | None = None,
 ) -> None:
-    """Write the checkpoint, the task list and target scaling, the fitted global features and
-    the domain fingerprints."""
+    """Write the checkpoint, the task list and target scaling, the fitted global features, and
+    the training molecules' fingerprints (applicability domain) and labels (neighbour evidence)
+    per dataset."""
     targets = {
         "tasks": [
             {"head": t.head, "columns": list(t.columns), "kind": t.kind, "unit": t.unit}
@@ -238,6 +243,10 @@ def save_model(
         "scaling": scaling,
         # Per head: how fast the uncertainty grows with the distance to the training set.
         "domain_widening": domain_widening or {},
+        # Per head where validation shows it helps: the blend with the neighbours' labels.
+        "neighbour_blend": {
+            head: blend.to_json() for head, blend in (neighbour_blend or {}).items()
+        },
     }
     save_checkpoint(
         model,
@@ -248,10 +257,15 @@ def save_model(
         },
     )
     fingerprints = {
-        head: np.stack([np.packbits(morgan_bits(mol)) for mol in mols])
-        for head, mols in training_mols.items()
+        head: np.stack([np.packbits(morgan_bits(e.mol)) for e in examples])
+        for head, examples in training.items()
     }
     save_file(fingerprints, str(out_dir / FINGERPRINTS_FILE))
+    labels = {
+        head: np.stack([e.labels for e in examples]).astype(np.float32)
+        for head, examples in training.items()
+    }
+    save_file(labels, str(out_dir / LABELS_FILE))
 
 
 def task_metrics(
@@ -277,6 +291,8 @@ def model_card(
     best_epochs: list[int],
     epochs: int,
     domain_widening: dict[str, float],
+    neighbour_blend: dict[str, NeighbourBlend],
+    blended_metrics: dict[str, float],
 ) -> str:
     config = model.config
     members = (
@@ -287,6 +303,11 @@ def model_card(
     )
     widening = ", ".join(f"{head} w = {width:.2f}" for head, width in domain_widening.items())
     parameters = sum(p.numel() for p in model.parameters())
+    blend_rows = "\n".join(
+        f"| {head} | {blend.k} | {blend.power:g} | {blend.weight:g} | {metrics[head][0]} "
+        f"{metrics[head][1]:.3f} | {blended_metrics[head]:.3f} |"
+        for head, blend in neighbour_blend.items()
+    )
     rows = "\n".join(
         f"| {task.head} | {', '.join(task.columns) if len(task.columns) < 3 else f'{len(task.columns)} assays'} "
         f"| {task.unit} | {metrics[task.head][0]} {metrics[task.head][1]:.3f} |"
@@ -335,6 +356,17 @@ Tanimoto similarity is below the threshold in `solutions/molecules/predict.py`. 
 Tanimoto distance d to that neighbour: std^2 + (w d)^2, or the probability pulled towards 0.5
 by exp(-w d), with w per head fitted by likelihood on the validation split:
 {widening}.
+
+## Neighbour evidence
+`training_labels.safetensors` holds each dataset's training labels. For the heads below, the
+served value is (1 - weight) x the model's + weight x the similarity^power weighted mean label of
+the k most similar training molecules measured in that column (`solutions/molecules/neighbours.py`);
+fitted on the validation split and kept only where it beats the model alone in at least 95% of
+bootstrap resamples of the validation molecules:
+
+| task | k | power | weight | model alone | with neighbours |
+| --- | --- | --- | --- | --- | --- |
+{blend_rows or "| (no head) | | | | | |"}
 """
 
 
@@ -417,26 +449,44 @@ def train_base(
         history.append(result.history)
     model = EnsembleTransformer.from_members(trained) if members > 1 else trained[0]
     out_dir = models_dir / MODEL_NAME
-    training_mols = {task.head: [e.mol for e in splits[task.head]["train"]] for task in TASKS}
     valid = collect_predictions(model, valid_loader)
-    domain_widening, first = {}, 0
+    domain_widening, neighbour_blend, blended_metrics, first = {}, {}, {}, 0
     for task in TASKS:  # valid rows come task after task, in split order
-        examples = splits[task.head]["valid"]
+        training, examples = splits[task.head]["train"], splits[task.head]["valid"]
         rows_of_task = slice(first, first + len(examples))
         first += len(examples)
-        distance = nearest_distances([e.mol for e in examples], training_mols[task.head])
+        output = valid.heads[task.head][rows_of_task]
+        similarity = training_similarity([e.mol for e in examples], [e.mol for e in training])
         domain_widening[task.head] = fit_domain_widening(
             task,
-            valid.heads[task.head][rows_of_task],
+            output,
             valid.targets[task.head][rows_of_task].numpy(),
-            distance,
+            1.0 - similarity.max(axis=1),
         )
+        training_labels = np.stack([e.labels for e in training])
+        valid_labels, values = (
+            np.stack([e.labels for e in examples]),
+            served_values(task.kind, output, scaling.get(task.head)),
+        )
+        blend = fit_neighbour_blend(task.kind, similarity, training_labels, valid_labels, values)
+        if blend is not None:
+            neighbour_blend[task.head] = blend
+            estimates = neighbour_estimates(similarity, training_labels, blend.k, blend.power)
+            blended_metrics[task.head] = task_metric(
+                task.kind, valid_labels, blend.apply(values, estimates)
+            )
     log(f"uncertainty widening with the distance to the training set: {domain_widening}")
-    save_model(model, out_dir, scaling, training_mols, global_features, domain_widening)
+    log(f"blended with the labels of the nearest training molecules: {neighbour_blend}")
+    train_examples = {task.head: splits[task.head]["train"] for task in TASKS}
+    save_model(
+        model, out_dir, scaling, train_examples, global_features, domain_widening, neighbour_blend
+    )
     (out_dir / "training_history.json").write_text(json.dumps(history, indent=1) + "\n")
     metrics = task_metrics(valid.heads, valid.targets, scaling)
     (out_dir / "MODEL_CARD.md").write_text(
-        model_card(model, metrics, best_epochs, epochs, domain_widening)
+        model_card(
+            model, metrics, best_epochs, epochs, domain_widening, neighbour_blend, blended_metrics
+        )
     )
     log(
         f"ensemble valid score {validation_score(valid.heads, valid.targets):.4f}; "

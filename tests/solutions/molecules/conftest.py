@@ -15,13 +15,25 @@ from engine.config import ModelConfig
 from engine.model import MoETransformer
 from solutions.molecules import predict
 from solutions.molecules.features import GlobalFeatures, raw_descriptors
-from solutions.molecules.tasks import TASKS
-from solutions.molecules.training import MODEL_NAME, model_config, save_model
+from solutions.molecules.tasks import TASKS, Task
+from solutions.molecules.training import MODEL_NAME, Example, model_config, save_model
 
 SAMPLES = Path(__file__).resolve().parents[3] / "solutions" / "molecules" / "samples"
 TINY_SIZES = {"d_model": 16, "n_layers": 1, "n_heads": 2, "n_experts": 2, "top_k": 1,
               "expert_hidden": 32, "dropout": 0.0}  # fmt: skip
 TRAINING_SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CCN(CC)CC"]
+
+
+def training_examples(task: Task, mols: list[Chem.Mol]) -> list[Example]:
+    """The molecules labelled in every column: i / 2 for a regression, alternating 0/1 else."""
+    return [
+        Example(
+            Chem.MolToSmiles(mol),
+            mol,
+            np.full(len(task.columns), i / 2 if task.kind == "regression" else i % 2, dtype=float),
+        )
+        for i, mol in enumerate(mols)
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +49,7 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         MoETransformer(config),
         models_dir / "molecules" / MODEL_NAME,
         {"esol": {"mean": -3.0, "std": 2.0}, "lipophilicity": {"mean": 2.0, "std": 1.2}},
-        {task.head: mols for task in TASKS},
+        {task.head: training_examples(task, mols) for task in TASKS},
         global_features,
     )
     return models_dir

@@ -16,6 +16,7 @@ from solutions.molecules.chemistry import (
     analyse_molecule,
     evaluate_rules,
     morgan_fingerprint,
+    nearest_per_group,
     packed_fingerprint,
     qed,
     tanimoto,
@@ -198,7 +199,9 @@ def test_nearest_per_group_is_each_groups_own_nearest():
     rows = np.stack([np.frombuffer(packed_fingerprint(Chem.MolFromSmiles(s)), np.uint8) for s in smiles])
     query = packed_fingerprint(Chem.MolFromSmiles("OC(=O)c1ccccc1O"))
     groups = [rows[:2], rows[2:2], rows[2:]]  # the middle group is empty
-    nearest = FingerprintSet(rows).nearest_per_group(query, np.array([0, 2, 2]))
+    similarity = FingerprintSet(rows).similarity_matrix([query, query])
+    assert similarity.shape == (2, len(smiles))
+    nearest = nearest_per_group(similarity, np.array([0, 2, 2]))
     expected = [FingerprintSet(g).nearest(query) for g in groups]
-    np.testing.assert_allclose(nearest, expected)
-    assert nearest[1] == 0.0 and nearest[2] > nearest[0]
+    np.testing.assert_allclose(nearest, [expected, expected])
+    assert nearest[0, 1] == 0.0 and nearest[0, 2] > nearest[0, 0]

@@ -59,6 +59,17 @@ def test_molecule_page_has_radar_predictions_and_alert_pictures(analyst_a_client
     assert "tox21_SR-p53" in page and "PAINS_A" in page
 
 
+def test_molecule_page_shows_the_measured_analogues_beside_a_blended_value(
+    analyst_a_client, sample_job
+):
+    with tenant_scope(sample_job.tenant):
+        row = sample_job.molecule_results.get(name="aspirin")
+        row.predictions["lipophilicity"]["neighbour_estimate"] = 0.4321
+        row.save(update_fields=["predictions"])
+    page = analyst_a_client.get(f"/molecules/jobs/{sample_job.pk}/molecules/{row.index}/").content.decode()
+    assert "Measured analogues" in page and '<td class="num">0.432</td>' in page
+
+
 def test_search_page_finds_similar_and_substructure_matches(analyst_a_client, sample_job):
     url = f"/molecules/jobs/{sample_job.pk}/search/"
     similar = analyst_a_client.get(url, {"smiles": "CC(=O)Oc1ccccc1C(=O)O", "threshold": "0.9"})

@@ -1,5 +1,6 @@
 """Predictions: every endpoint with a value, an uncertainty and an applicability-domain flag."""
 
+import pytest
 from rdkit import Chem
 
 from solutions.molecules.chemistry import packed_fingerprint
@@ -9,6 +10,7 @@ from solutions.molecules.features import (
     collate_graphs,
     featurise,
 )
+from solutions.molecules.neighbours import NeighbourBlend
 from solutions.molecules.predict import DOMAIN_THRESHOLD, PropertyPredictor
 from solutions.molecules.tasks import ENDPOINT_KEYS
 
@@ -61,3 +63,21 @@ def test_the_uncertainty_grows_with_the_distance_to_the_training_set(tiny_model)
     assert widened[1]["esol"]["uncertainty"] > own[1]["esol"]["uncertainty"]
     assert widened[1]["bbbp"]["uncertainty"] >= own[1]["bbbp"]["uncertainty"]
     assert widened[1]["bbbp"]["value"] == own[1]["bbbp"]["value"]
+
+
+def test_a_blended_head_serves_the_neighbours_labels_in_its_share(tiny_model):
+    predictor = PropertyPredictor(tiny_model)
+    # The tiny model's training molecules are labelled esol i / 2 and Tox21 i % 2 (conftest).
+    mols = [Chem.MolFromSmiles(s) for s in ("CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CCN(CC)CC")]
+    fingerprints = [packed_fingerprint(m) for m in mols]
+    alone = predictor.predict(mols, fingerprints)
+    predictor.neighbour_blend = {"esol": NeighbourBlend(1, 1.0, 1.0), "tox21": NeighbourBlend(1, 1.0, 0.5)}
+    blended = predictor.predict(mols, fingerprints)
+    # Each molecule is its own nearest training neighbour.
+    assert [row["esol"]["value"] for row in blended] == [0.0, 0.5, 1.0, 1.5]
+    for i, (own, mixed) in enumerate(zip(alone, blended, strict=True)):
+        expected = 0.5 * own["tox21_SR-p53"]["value"] + 0.5 * (i % 2)
+        assert mixed["tox21_SR-p53"]["value"] == pytest.approx(expected, abs=1e-4)
+        assert mixed["bbbp"] == own["bbbp"]  # not blended
+        assert mixed["tox21_SR-p53"]["neighbour_estimate"] == i % 2
+        assert "neighbour_estimate" not in own["esol"] and "neighbour_estimate" not in mixed["bbbp"]
