@@ -301,6 +301,12 @@ def model_card(
         if config.ensemble_members > 1
         else "One MoETransformer"
     )
+    ensemble_std = (
+        "\nThe predicted standard deviation of a regression is the ensemble's: the mean of the members'\n"
+        "variances plus the variance of their means, so the members' disagreement is part of it."
+        if config.ensemble_members > 1
+        else ""
+    )
     widening = ", ".join(f"{head} w = {width:.2f}" for head, width in domain_widening.items())
     parameters = sum(p.numel() for p in model.parameters())
     blend_rows = "\n".join(
@@ -355,7 +361,7 @@ Tanimoto similarity is below the threshold in `solutions/molecules/predict.py`. 
 (predicted standard deviation, or the entropy of a classifier's probability) grows with the
 Tanimoto distance d to that neighbour: std^2 + (w d)^2, or the probability pulled towards 0.5
 by exp(-w d), with w per head fitted by likelihood on the validation split:
-{widening}.
+{widening}.{ensemble_std}
 
 ## Neighbour evidence
 `training_labels.safetensors` holds each dataset's training labels. For the heads below, the

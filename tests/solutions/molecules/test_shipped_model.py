@@ -26,3 +26,15 @@ def test_the_shipped_ensemble_ranks_solubility_and_lipophilicity_the_right_way_r
     assert ethanol["esol"]["value"] > anthracene["esol"]["value"] + 2
     assert hexane["lipophilicity"]["value"] > glycine["lipophilicity"]["value"] + 1
     assert all(p["uncertainty"] > 0 for p in ethanol.values())
+
+
+def test_the_shipped_checkpoint_blends_tox21_with_its_measured_neighbours():
+    predictor = PropertyPredictor(CHECKPOINT)
+    assert set(predictor.neighbour_blend) == {"tox21"}  # the head that passed its validation test
+    for head, labels in predictor.training_labels.items():
+        rows = predictor.fingerprint_groups[head]
+        assert labels.shape[0] == rows.stop - rows.start  # one label row per training fingerprint
+    mol = Standardizer().standardize(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))[0]
+    (served,) = predictor.predict([mol], [packed_fingerprint(mol)])
+    assert 0 <= served["tox21_SR-p53"]["neighbour_estimate"] <= 1
+    assert "neighbour_estimate" not in served["bbbp"]
