@@ -9,6 +9,9 @@ regressions. The network generalises across scaffolds; the neighbours carry the 
 close analogues, which it smooths over (on the Tox21 validation split the model alone trails a
 random forest on fingerprints).
 
+A tenant adapter's values are blended too: the neighbours are the base training set's
+measurements, which stay true whatever model reads them.
+
 `fit_neighbour_blend` chooses (k, power, weight) on the validation split and keeps the blend only
 when it beats the model alone in at least `BOOTSTRAP_WIN_SHARE` of bootstrap resamples of the
 validation molecules: on a saturated split (BBBP valid ROC-AUC 0.98) a gain in the fourth decimal
