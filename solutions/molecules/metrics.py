@@ -33,3 +33,16 @@ def task_gain(kind: str, labels: np.ndarray, predictions: np.ndarray) -> float:
     """task_metric signed so that higher is better."""
     value = task_metric(kind, labels, predictions)
     return -value if kind == "regression" else value
+
+
+def paired_bootstrap_share(
+    kind: str, labels: np.ndarray, first: np.ndarray, second: np.ndarray, draws: int, seed: int = 0
+) -> float:
+    """The share of `draws` bootstrap resamples of the rows (the same rows for both) in which
+    `first` scores better than `second`: how often a difference between two models holds up."""
+    rng = np.random.default_rng(seed)
+    wins = 0
+    for _ in range(draws):
+        rows = rng.integers(0, len(labels), len(labels))
+        wins += task_gain(kind, labels[rows], first[rows]) > task_gain(kind, labels[rows], second[rows])
+    return wins / draws

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from solutions.molecules.metrics import task_gain
+from solutions.molecules.metrics import paired_bootstrap_share, task_gain
 
 NEIGHBOURS_GRID = (5, 10, 20)
 POWER_GRID = (1.0, 3.0)
@@ -118,11 +118,5 @@ def fit_neighbour_blend(
     if best is None:
         return None
     blended = best.apply(model_values, estimates[best.k, best.power])
-    rng = np.random.default_rng(seed)
-    wins = 0
-    for _ in range(BOOTSTRAP_DRAWS):
-        rows = rng.integers(0, len(valid_labels), len(valid_labels))
-        wins += task_gain(kind, valid_labels[rows], blended[rows]) > task_gain(
-            kind, valid_labels[rows], model_values[rows]
-        )
-    return best if wins >= BOOTSTRAP_WIN_SHARE * BOOTSTRAP_DRAWS else None
+    share = paired_bootstrap_share(kind, valid_labels, blended, model_values, BOOTSTRAP_DRAWS, seed)
+    return best if share >= BOOTSTRAP_WIN_SHARE else None

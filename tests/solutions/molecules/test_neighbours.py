@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from solutions.molecules.metrics import paired_bootstrap_share
 from solutions.molecules.neighbours import NeighbourBlend, fit_neighbour_blend, neighbour_estimates
 
 
@@ -73,3 +74,16 @@ def test_estimates_equal_a_full_sort_per_column(missing):
             expected = (weights * labels[top, column]).sum() / weights.sum()
             assert estimates[row, column] == pytest.approx(expected, rel=1e-9)
     np.testing.assert_allclose(estimates[:, 4], 2.5)
+
+
+def test_paired_bootstrap_share_tells_a_real_difference_from_noise():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, (400, 1)).astype(float)
+    informed = labels + rng.normal(0, 0.5, labels.shape)
+    other_informed = labels + rng.normal(0, 0.5, labels.shape)
+    noise = rng.normal(0, 1, labels.shape)
+    assert paired_bootstrap_share("multilabel", labels, informed, noise, draws=100) == 1.0
+    assert paired_bootstrap_share("multilabel", labels, noise, informed, draws=100) == 0.0
+    assert 0.05 < paired_bootstrap_share("multilabel", labels, informed, other_informed, draws=100) < 0.95
+    # RMSE: lower is better, so the closer predictions win.
+    assert paired_bootstrap_share("regression", labels, informed, labels + 1.0, draws=50) == 1.0
