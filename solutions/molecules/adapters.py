@@ -27,6 +27,7 @@ from sklearn.metrics import roc_auc_score
 from quorum.adapters.spec import DatasetReport
 from solutions.molecules.chemistry import Standardizer
 from solutions.molecules.features import GlobalFeatures, collate_graphs, featurise
+from solutions.molecules.metrics import rmse
 
 metric_name = "score"
 maximize = True
@@ -138,10 +139,8 @@ def metric(heads: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> 
         labels = target.numpy()
         output = heads[head].float()
         if output.dim() == 3:  # regression: [mean, log variance]
-            present = ~np.isnan(labels)
-            if present.any():
-                mean = output[..., 0].numpy()
-                rmses.append(float(np.sqrt(np.mean((mean[present] - labels[present]) ** 2))))
+            if not np.isnan(labels).all():
+                rmses.append(rmse(labels, output[..., 0].numpy()))
             continue
         for column in range(labels.shape[1]):
             present = ~np.isnan(labels[:, column])

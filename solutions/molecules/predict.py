@@ -92,14 +92,6 @@ class PropertyPredictor:
             for t in self.tasks for c in t["columns"]
         ]  # fmt: skip
 
-    def nearest_similarity(self, fingerprint: bytes) -> dict[str, float]:
-        """Per dataset: the Tanimoto similarity of the nearest training molecule."""
-        nearest = nearest_per_group(
-            self.training_fingerprints.similarity_matrix([fingerprint]),
-            self.fingerprint_group_starts,
-        )
-        return dict(zip(self.fingerprint_heads, nearest[0].tolist(), strict=True))
-
     def neighbour_estimates(self, similarity: np.ndarray) -> dict[str, np.ndarray]:
         """Per blended head: (M, C) the neighbours' label estimates from the similarity (M, N)
         of M molecules to every training molecule."""

@@ -51,7 +51,7 @@ from solutions.molecules.features import (
     featurise,
     raw_descriptors,
 )
-from solutions.molecules.metrics import mean_auc, task_metric
+from solutions.molecules.metrics import mean_auc, rmse, task_metric
 from solutions.molecules.neighbours import NeighbourBlend, fit_neighbour_blend, neighbour_estimates
 from solutions.molecules.tasks import TASKS, Task
 
@@ -156,9 +156,7 @@ def validation_score(outputs: dict[str, torch.Tensor], targets: dict[str, torch.
         target = targets[task.head].numpy()
         output = outputs[task.head]
         if task.kind == "regression":
-            mean = output[..., 0].numpy()
-            present = ~np.isnan(target)
-            rmses.append(float(np.sqrt(np.mean((mean[present] - target[present]) ** 2))))
+            rmses.append(rmse(target, output[..., 0].numpy()))
         else:
             aucs.append(mean_auc(target, output.numpy()))
     return float(np.mean(aucs) - 0.5 * np.mean(rmses))
@@ -276,10 +274,8 @@ def task_metrics(
     for task in TASKS:
         target = targets[task.head].numpy()
         if task.kind == "regression":
-            mean = outputs[task.head][..., 0].numpy()
-            present = ~np.isnan(target)
-            rmse = float(np.sqrt(np.mean((mean[present] - target[present]) ** 2)))
-            metrics[task.head] = ("RMSE", rmse * scaling[task.head]["std"])
+            scaled = rmse(target, outputs[task.head][..., 0].numpy())
+            metrics[task.head] = ("RMSE", scaled * scaling[task.head]["std"])
         else:
             metrics[task.head] = ("ROC-AUC", mean_auc(target, outputs[task.head].numpy()))
     return metrics

@@ -10,7 +10,7 @@ from rdkit import Chem
 from solutions.molecules import evaluation, training
 from solutions.molecules.chemistry import packed_fingerprint
 from solutions.molecules.predict import PropertyPredictor
-from solutions.molecules.tasks import TASKS
+from solutions.molecules.tasks import ENDPOINTS, TASKS
 
 SMILES = [
     "CCO", "CCCO", "CCCCO", "CCN", "CCCN", "c1ccccc1", "Cc1ccccc1", "Oc1ccccc1", "Nc1ccccc1",
@@ -59,8 +59,10 @@ def test_train_base_writes_a_loadable_model_and_evaluate_reports_it_beside_the_f
     assert config["ensemble_members"] == training.ENSEMBLE_MEMBERS > 1
     assert any("epoch 1/1" in m for m in messages)
     # every dataset's training fingerprints are stored: a training molecule is its own nearest
-    nearest = PropertyPredictor(out).nearest_similarity(packed_fingerprint(Chem.MolFromSmiles("CCO")))
-    assert nearest == pytest.approx({task.head: 1.0 for task in TASKS})
+    ethanol = Chem.MolFromSmiles("CCO")
+    (served,) = PropertyPredictor(out).predict([ethanol], [packed_fingerprint(ethanol)])
+    nearest = {task.head: served[key]["nearest_similarity"] for key, task, _ in ENDPOINTS}
+    assert nearest == {task.head: 1.0 for task in TASKS}
 
     report = evaluation.evaluate(data, models, messages.append)
     assert "| esol | 16 | RMSE" in report and "| tox21 | 16 | mean ROC-AUC over 12 assays" in report
