@@ -146,10 +146,6 @@ class FingerprintSet:
         either = self.counts + int(np.bitwise_count(words).sum()) - both
         return np.where(either > 0, both / np.maximum(either, 1), 0.0)
 
-    def nearest(self, query: bytes | np.ndarray) -> float:
-        """The largest similarity to any row; 0 for an empty set."""
-        return float(self.similarity(query).max(initial=0.0))
-
     def similarity_matrix(self, queries: list[bytes]) -> np.ndarray:
         """(M, N) Tanimoto similarity of each of M packed fingerprints to each row."""
         if not queries:
