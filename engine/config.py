@@ -69,6 +69,9 @@ class ModelConfig:
     vocab_size: int = 8000  # text
     max_len: int = 512  # text: tokens per sequence, CLS excluded
     ngram_buckets: int = 0  # text: hashed uni+bigram bag added to CLS (fastText-style); 0 = off
+    # text: hashed uni+bigram buckets read linearly straight into the logits of every
+    # multilabel/multiclass head (the "wide" half of wide & deep); 0 = off
+    wide_buckets: int = 0
     n_numeric: int = 0  # tabular
     categorical_cardinalities: list[int] = field(default_factory=list)  # tabular: categories per feature, 0 = missing excluded
     image_size: int = 64  # image (square)
@@ -109,6 +112,8 @@ class ModelConfig:
             )
         if self.ensemble_members < 1:
             raise ValueError(f"ensemble_members must be at least 1, got {self.ensemble_members}")
+        if self.wide_buckets and self.encoder != "text":
+            raise ValueError(f"wide_buckets needs the text encoder, not {self.encoder!r}")
         if self.n_global_features < 0:
             raise ValueError(f"n_global_features must not be negative, got {self.n_global_features}")
         names = [h.name for h in self.heads]

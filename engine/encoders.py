@@ -39,9 +39,12 @@ def _prepend_cls(cls: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor) -
     return tokens, valid
 
 
-def hashed_ngrams(input_ids: torch.Tensor, valid: torch.Tensor, buckets: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bucket ids of every unigram and bigram, and their weights (1/count per row, 0 = padding).
+def hashed_ngrams(input_ids: torch.Tensor, valid: torch.Tensor, buckets: int,
+                  scale: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+    """Bucket ids of every unigram and bigram, and their weights (0 = padding).
 
+    scale "mean": 1/count per row (an average); "sqrt": 1/sqrt(count), so a row's weight vector
+    has unit length, as in a length-normalised bag of words.
     input_ids, valid: (B, T) -> ids (B, 2T - 1) long, weights (B, 2T - 1) float.
     """
     ids = input_ids.long()
@@ -49,7 +52,8 @@ def hashed_ngrams(input_ids: torch.Tensor, valid: torch.Tensor, buckets: int) ->
     bigram_valid = valid[:, :-1] & valid[:, 1:]
     ngram_ids = torch.cat([ids % buckets, bigram_ids], dim=1)
     weights = torch.cat([valid, bigram_valid], dim=1).float()
-    return ngram_ids, weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+    count = weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+    return ngram_ids, weights / (count.sqrt() if scale == "sqrt" else count)
 
 
 class TextEncoder(nn.Module):

@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import HeadSpec
+from engine.encoders import hashed_ngrams
 
 IGNORE_INDEX = -100  # class target meaning "no label" for multiclass and token heads
 LOG_VAR_RANGE = (-10.0, 10.0)  # keeps the Gaussian NLL finite early in training
+WIDE_HEAD_KINDS = ("multilabel", "multiclass")  # heads whose logits an NgramLogits path can join
 
 
 class Head(nn.Module):
@@ -54,6 +56,28 @@ class Head(nn.Module):
             mean, log_var = output.float().unbind(-1)
             losses = gaussian_nll(mean, log_var, torch.nan_to_num(target).float())
         return losses[present].mean()
+
+
+class NgramLogits(nn.Module):
+    """The "wide" half of a wide & deep text model: a linear read-out of the length-normalised
+    hashed unigram+bigram bag added straight to a head's logits, trained with the transformer.
+
+    It learns what a bag-of-words logistic regression learns, which the pooled transformer
+    output (the "deep" half) carries only through a D-wide bottleneck.
+    input_ids, valid: (B, T) -> (B, n_outputs); starts at zero, so it adds nothing untrained.
+    """
+
+    def __init__(self, buckets: int, n_outputs: int) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.weight_bag = nn.EmbeddingBag(buckets, n_outputs, mode="sum")
+        nn.init.zeros_(self.weight_bag.weight)
+
+    def forward(self, input_ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        if input_ids.shape[1] == 0:
+            return self.weight_bag.weight.new_zeros(input_ids.shape[0], self.weight_bag.embedding_dim)
+        ngram_ids, weights = hashed_ngrams(input_ids, valid, self.buckets, scale="sqrt")
+        return self.weight_bag(ngram_ids, per_sample_weights=weights.to(self.weight_bag.weight.dtype))
 
 
 def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

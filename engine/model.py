@@ -15,7 +15,7 @@ from torch import nn
 
 from engine.config import ModelConfig
 from engine.encoders import ENCODERS
-from engine.heads import Head
+from engine.heads import WIDE_HEAD_KINDS, Head, NgramLogits
 from engine.layers import Attention, adapter_ids_set, attention_mask_to_bias
 from engine.moe import MoELayer
 
@@ -74,6 +74,11 @@ class MoETransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = nn.RMSNorm(config.d_model)
         self.heads = nn.ModuleDict({spec.name: Head(spec, config.d_model) for spec in config.heads})
+        # Built only when configured, so older checkpoints keep their state dict.
+        self.wide = nn.ModuleDict({
+            spec.name: NgramLogits(config.wide_buckets, spec.n_outputs)
+            for spec in config.heads if config.wide_buckets and spec.kind in WIDE_HEAD_KINDS
+        })
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=0.02)
@@ -95,6 +100,8 @@ class MoETransformer(nn.Module):
             x = self.norm(x)
             pooled, tokens = x[:, 0], x[:, 1:]
             heads = {name: head(pooled, tokens) for name, head in self.heads.items()}
+            for name, wide in self.wide.items():
+                heads[name] = heads[name] + wide(batch["input_ids"], encoded.valid[:, 1:]).to(heads[name].dtype)
         return ModelOutput(
             heads=heads,
             tokens=tokens,

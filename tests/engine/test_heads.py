@@ -1,12 +1,17 @@
-"""Head losses: missing labels are ignored, regression gives a positive variance."""
+"""Head losses: missing labels are ignored, regression gives a positive variance; the wide
+n-gram read-out joins the classification heads."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from engine.config import HeadSpec
-from engine.heads import Head, gaussian_nll, regression_mean_std
+from engine.encoders import hashed_ngrams
+from engine.heads import Head, NgramLogits, gaussian_nll, regression_mean_std
+from engine.model import MoETransformer
+from tests.engine.helpers import tiny_batch, tiny_config
 
 NAN = float("nan")
 
@@ -70,3 +75,56 @@ def test_token_loss_ignores_padding_and_ignore_index():
     loss = head.loss(logits, target, valid)
     keep = valid & (target != -100)
     torch.testing.assert_close(loss, F.cross_entropy(logits[keep], target[keep]))
+
+
+def test_ngram_logits_read_a_length_normalised_bag_and_ignore_padding():
+    wide = NgramLogits(buckets=101, n_outputs=2)
+    with torch.no_grad():
+        wide.weight_bag.weight.copy_(torch.randn(101, 2, generator=torch.Generator().manual_seed(0)))
+    ids = torch.tensor([[5, 6, 7, 0, 0]])
+    mask = ids != 0
+    out = wide(ids, mask)  # (1, 2)
+    torch.testing.assert_close(out, wide(ids[:, :3], mask[:, :3]))
+    ngram_ids, _ = hashed_ngrams(ids[:, :3], mask[:, :3], 101)  # 3 unigrams + 2 bigrams, each 1/sqrt(5)
+    torch.testing.assert_close(out[0], wide.weight_bag.weight[ngram_ids[0]].sum(dim=0) / 5**0.5)
+    assert not torch.allclose(out, wide(torch.tensor([[7, 6, 5]]), torch.ones(1, 3, dtype=torch.bool)))
+
+
+def test_a_model_with_a_wide_path_adds_it_to_classification_heads_only():
+    model = MoETransformer(tiny_config("text", wide_buckets=64)).eval()
+    assert set(model.wide) == {"label", "tags"}  # not the regression or the per-token head
+    batch = tiny_batch("text")
+    before = model(batch).heads
+    with torch.no_grad():
+        model.wide["tags"].weight_bag.weight.fill_(1.0)
+    after = model(batch).heads
+    torch.testing.assert_close(after["label"], before["label"])
+    torch.testing.assert_close(after["value"], before["value"])
+    # Every n-gram weighs 1/sqrt(count): a row of c valid tokens has 2c - 1 n-grams, sum sqrt(2c - 1).
+    counts = batch["attention_mask"].sum(dim=1).float()
+    torch.testing.assert_close(after["tags"] - before["tags"], ((2 * counts - 1).sqrt())[:, None].expand(-1, 2))
+
+
+def test_a_wide_path_needs_the_text_encoder():
+    with pytest.raises(ValueError, match="wide_buckets needs the text encoder"):
+        tiny_config("image", wide_buckets=64)
+
+
+def test_the_wide_path_learns_a_keyword_the_model_has_not_seen_before():
+    """A label that is the presence of one token: the wide read-out alone (the deep half frozen)
+    learns it in a few steps, as a bag-of-words model would."""
+    torch.manual_seed(0)
+    model = MoETransformer(tiny_config("text", wide_buckets=211, heads=[HeadSpec("tags", "multilabel", 1)]))
+    ids = torch.randint(2, 50, (64, 8), generator=torch.Generator().manual_seed(1))
+    ids[ids == 9] = 10
+    ids[::2, 3] = 9  # the keyword, in every other row
+    target = (ids == 9).any(dim=1, keepdim=True).float()
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids, dtype=torch.bool)}
+    optimiser = torch.optim.Adam(model.wide.parameters(), lr=0.1)
+    for _ in range(30):
+        loss = model.loss(model(batch), {"tags": target})
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    scores = model(batch).heads["tags"][:, 0]
+    assert scores[target[:, 0] == 1].min() > scores[target[:, 0] == 0].max()
