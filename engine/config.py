@@ -72,6 +72,9 @@ class ModelConfig:
     # text: hashed uni+bigram buckets read linearly straight into the logits of every
     # multilabel/multiclass head (the "wide" half of wide & deep); 0 = off
     wide_buckets: int = 0
+    # Multiplies the wide read-out: under Adam its logits then move `wide_gain` times as fast,
+    # which the sparse n-gram weights (each updated only when its n-gram occurs) need.
+    wide_gain: float = 1.0
     n_numeric: int = 0  # tabular
     categorical_cardinalities: list[int] = field(default_factory=list)  # tabular: categories per feature, 0 = missing excluded
     image_size: int = 64  # image (square)

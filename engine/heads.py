@@ -65,11 +65,12 @@ class NgramLogits(nn.Module):
     It learns what a bag-of-words logistic regression learns, which the pooled transformer
     output (the "deep" half) carries only through a D-wide bottleneck.
     input_ids, valid: (B, T) -> (B, n_outputs); starts at zero, so it adds nothing untrained.
+    gain: a constant factor on the output (ModelConfig.wide_gain).
     """
 
-    def __init__(self, buckets: int, n_outputs: int) -> None:
+    def __init__(self, buckets: int, n_outputs: int, gain: float = 1.0) -> None:
         super().__init__()
-        self.buckets = buckets
+        self.buckets, self.gain = buckets, gain
         self.weight_bag = nn.EmbeddingBag(buckets, n_outputs, mode="sum")
         nn.init.zeros_(self.weight_bag.weight)
 
@@ -77,7 +78,7 @@ class NgramLogits(nn.Module):
         if input_ids.shape[1] == 0:
             return self.weight_bag.weight.new_zeros(input_ids.shape[0], self.weight_bag.embedding_dim)
         ngram_ids, weights = hashed_ngrams(input_ids, valid, self.buckets, scale="sqrt")
-        return self.weight_bag(ngram_ids, per_sample_weights=weights.to(self.weight_bag.weight.dtype))
+        return self.gain * self.weight_bag(ngram_ids, per_sample_weights=weights.to(self.weight_bag.weight.dtype))
 
 
 def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

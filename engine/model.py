@@ -76,7 +76,7 @@ class MoETransformer(nn.Module):
         self.heads = nn.ModuleDict({spec.name: Head(spec, config.d_model) for spec in config.heads})
         # Built only when configured, so older checkpoints keep their state dict.
         self.wide = nn.ModuleDict({
-            spec.name: NgramLogits(config.wide_buckets, spec.n_outputs)
+            spec.name: NgramLogits(config.wide_buckets, spec.n_outputs, config.wide_gain)
             for spec in config.heads if config.wide_buckets and spec.kind in WIDE_HEAD_KINDS
         })
         for module in self.modules():

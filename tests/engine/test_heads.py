@@ -128,3 +128,12 @@ def test_the_wide_path_learns_a_keyword_the_model_has_not_seen_before():
         optimiser.step()
     scores = model(batch).heads["tags"][:, 0]
     assert scores[target[:, 0] == 1].min() > scores[target[:, 0] == 0].max()
+
+
+def test_the_wide_gain_scales_the_read_out():
+    plain, fast = NgramLogits(31, 2), NgramLogits(31, 2, gain=5.0)
+    with torch.no_grad():
+        plain.weight_bag.weight.normal_()
+        fast.weight_bag.weight.copy_(plain.weight_bag.weight)
+    ids = torch.tensor([[3, 4, 5]])
+    torch.testing.assert_close(fast(ids, ids > 0), 5.0 * plain(ids, ids > 0))
