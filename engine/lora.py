@@ -9,7 +9,8 @@ For serving, `enable_multi_lora` turns a base model into a `MultiLoraModel`: eve
 ``nn.Linear`` becomes a `MultiLoraLinear` holding the loaded adapters stacked in slots, and
 ``model(batch, adapter_ids=slots)`` applies each row's adapter (slot -1 = base model) in one
 forward through ``engine.kernels.multi_lora``. Heads trained alongside the adapter
-(``modules_to_save``) are served per row by `MultiSavedLinear`.
+(``modules_to_save``) are served per row by `MultiSavedLinear`, and a wide n-gram read-out
+(``wide.<head>.weight_bag``) by `MultiSavedEmbeddingBag`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors import SafetensorError, safe_open
 from torch import nn
@@ -315,9 +317,7 @@ def _check_against_base(
                 f"a {linear.in_features}->{linear.out_features} layer"
             )
     for path, params in saved.items():
-        module = _base_linear(modules.get(path))
-        if module is None:
-            module = modules.get(path)
+        module = _unwrapped(modules.get(path))
         if module is None:
             raise AdapterError(f"adapter saves module {path}, which does not exist in the base model")
         own = dict(module.named_parameters(recurse=False))
@@ -330,6 +330,13 @@ def _base_linear(module: nn.Module | None) -> nn.Linear | None:
     if isinstance(module, (MultiLoraLinear, MultiSavedLinear)):
         return module.base
     return module if isinstance(module, nn.Linear) else None
+
+
+def _unwrapped(module: nn.Module | None) -> nn.Module | None:
+    """The base model's own module under a serving wrapper (or the module itself)."""
+    if isinstance(module, (MultiLoraLinear, MultiSavedLinear, MultiSavedEmbeddingBag)):
+        return module.base
+    return module
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,6 +475,59 @@ class MultiSavedLinear(nn.Module):
         return flat_out.view_as(out)
 
 
+class MultiSavedEmbeddingBag(nn.Module):
+    """An n-gram bag (a wide read-out, engine.heads.NgramLogits) that adapters may replace whole.
+
+    Rows whose slot saved this module read that slot's table (L, num_embeddings, dim); other
+    rows read the base table.
+    """
+
+    def __init__(self, base: nn.EmbeddingBag, max_adapters: int) -> None:
+        super().__init__()
+        self.base = base
+        self.name = ""
+        weight = base.weight
+        self.register_buffer("weights", weight.detach().new_zeros(max_adapters, *weight.shape))
+        self.register_buffer("present", torch.zeros(max_adapters, dtype=torch.bool, device=weight.device))
+        self.any_present = False
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.base.embedding_dim
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base.weight
+
+    def set_slot(self, slot: int, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        if bias is not None:
+            raise AdapterError(f"{self.name}: an n-gram bag has no bias")
+        self.weights[slot] = weight.to(self.weights.dtype)
+        self.present[slot] = True
+        self.any_present = True
+
+    def clear_slot(self, slot: int) -> None:
+        self.weights[slot].zero_()
+        self.present[slot] = False
+        self.any_present = bool(self.present.any())
+
+    def forward(self, ids: torch.Tensor, per_sample_weights: torch.Tensor | None = None) -> torch.Tensor:
+        # ids, per_sample_weights: (B, L) -> (B, dim)
+        out = self.base(ids, per_sample_weights=per_sample_weights)
+        if not self.any_present:
+            return out
+        slots = _token_slots(ids, self.present, self.name)  # (B,)
+        if slots is None:
+            return out
+        for slot in torch.unique(slots[slots >= 0]).tolist():
+            rows = torch.nonzero(slots == slot).squeeze(1)
+            weights = None if per_sample_weights is None else per_sample_weights.index_select(0, rows)
+            replaced = F.embedding_bag(ids.index_select(0, rows), self.weights[slot], per_sample_weights=weights,
+                                       mode=self.base.mode)
+            out = out.index_copy(0, rows, replaced.to(out.dtype))
+        return out
+
+
 class MultiLoraModel:
     """A base model whose targeted layers serve many loaded adapters at once, one per slot.
 
@@ -497,7 +557,7 @@ class MultiLoraModel:
                 self.lora_layers[path] = layer
         if not self.lora_layers:
             raise ValueError(f"the model has no linear layers named {', '.join(target_modules)}")
-        self.saved_layers: dict[str, MultiSavedLinear] = {}
+        self.saved_layers: dict[str, MultiSavedLinear | MultiSavedEmbeddingBag] = {}
 
     def load(self, slot: int, config: LoraConfig, tensors: Mapping[str, torch.Tensor]) -> None:
         """Put one adapter (from `load_adapter_weights`) into ``slot``, replacing what was there."""
@@ -527,12 +587,16 @@ class MultiLoraModel:
         for saved in self.saved_layers.values():
             saved.clear_slot(slot)
 
-    def _saved_layer(self, path: str) -> MultiSavedLinear:
+    def _saved_layer(self, path: str) -> MultiSavedLinear | MultiSavedEmbeddingBag:
         if path not in self.saved_layers:
             module = dict(self.model.named_modules()).get(path)
-            if not isinstance(module, nn.Linear):
-                raise AdapterError(f"modules_to_save {path} is not a linear layer; only linear heads are served per row")
-            layer = MultiSavedLinear(module, self.max_adapters)
+            if isinstance(module, nn.Linear):
+                layer: MultiSavedLinear | MultiSavedEmbeddingBag = MultiSavedLinear(module, self.max_adapters)
+            elif isinstance(module, nn.EmbeddingBag):
+                layer = MultiSavedEmbeddingBag(module, self.max_adapters)
+            else:
+                raise AdapterError(f"modules_to_save {path} is neither a linear layer nor an n-gram bag; "
+                                   "only those are served per row")
             layer.name = path
             _replace_module(self.model, path, layer)
             self.saved_layers[path] = layer

@@ -6,7 +6,9 @@ The reviewed corrections are the analyst's reviews of findings: an accepted find
 segment with its (possibly relabelled) category, a rejected one says the segment is not that
 category. The holdout metric is micro average precision (AUPR over every known segment/category
 cell): it needs no threshold, so the base model and an adapter trained on the tenant's own base
-rate are compared on ranking alone. The head trains alongside the LoRA weights.
+rate are compared on ranking alone. The head and its wide n-gram read-out train alongside the
+LoRA weights: the read-out carries much of the base model's signal, so a tenant's own words
+need it to move (a one-off run with the read-out frozen lost to the base model).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ metric = micro_average_precision
 
 
 def modules_to_save(base_model: str) -> list[str]:
-    return [f"heads.{HEAD}"]
+    return [f"heads.{HEAD}", f"wide.{HEAD}.weight_bag"]
 
 
 # Contract families a scenario tenant may hold: (title, word the CUAD file name must contain).

@@ -263,3 +263,36 @@ def test_refuses_lora_on_layers_the_server_does_not_adapt(tmp_path):
     directory = save_adapter(get_peft_model(_base(), config), tmp_path / "a")
     with pytest.raises(AdapterError, match=r"gate_proj.*only q_proj"):
         load_adapter_weights(directory)
+
+
+def test_an_adapter_that_saves_the_wide_read_out_serves_it_per_row(tmp_path):
+    base = _base(wide_buckets=64)
+    with torch.no_grad():
+        for wide in base.wide.values():
+            wide.weight_bag.weight.normal_()
+    directories = []
+    for seed, saved in ((21, ["heads.tags", "wide.tags.weight_bag"]), (22, ["heads.label"])):
+        adapter = _random_adapter(base, seed, modules_to_save=saved)
+        with torch.no_grad():  # a tenant's own n-gram weights, as if trained
+            for name, param in adapter.named_parameters():
+                if "modules_to_save.default" in name and "wide" in name:
+                    param.normal_()
+        directories.append(save_adapter(adapter, tmp_path / str(seed)))
+    batch = tiny_batch("text", batch_size=5, generator=torch.Generator().manual_seed(6))
+    slots = torch.tensor([0, 1, -1, 0, 1])
+    served = copy.deepcopy(base)
+    multi = enable_multi_lora(served, max_adapters=2)
+    for slot, directory in enumerate(directories):
+        multi.load_directory(slot, directory)
+    with torch.no_grad():
+        mixed = served(batch, adapter_ids=slots).heads
+        base_alone = base(batch).heads
+    alone = [_plain_peft_outputs(base, d, batch) for d in directories]
+    assert not torch.allclose(alone[0]["tags"], base_alone["tags"])  # the saved bag counts
+    for row, slot in enumerate(slots.tolist()):
+        reference = base_alone if slot < 0 else alone[slot]
+        for name in reference:
+            torch.testing.assert_close(mixed[name][row], reference[name][row])
+    multi.clear(0)
+    with torch.no_grad():
+        torch.testing.assert_close(served(batch, adapter_ids=slots).heads["tags"][0], base_alone["tags"][0])
