@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from engine.config import ModelConfig
 from quorum.adapters.spec import DatasetReport
 from solutions.contracts import services
 from solutions.contracts.classifier import HEAD, LABELS_FILE
@@ -111,7 +112,9 @@ metric = micro_average_precision
 
 
 def modules_to_save(base_model: str) -> list[str]:
-    return [f"heads.{HEAD}", f"wide.{HEAD}.weight_bag"]
+    """The clause head, and its wide n-gram read-out when the base model has one."""
+    config = ModelConfig.load(services.model_dir() / "config.json")
+    return [f"heads.{HEAD}"] + ([f"wide.{HEAD}.weight_bag"] if config.wide_buckets else [])
 
 
 # Contract families a scenario tenant may hold: (title, word the CUAD file name must contain).

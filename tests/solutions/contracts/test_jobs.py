@@ -176,3 +176,24 @@ def test_adapter_dataset_upload_accepts_and_rejects_lines(tiny_model):
     report = adapters.parse_dataset("clauses", "d.jsonl", data)
     assert len(report.rows) == 2 and [r["row"] for r in report.rejected] == [2, 3, 4]
     assert report.label_counts == {"Cap on Liability": 1, "no clause": 1}
+
+
+def test_an_adapter_trains_the_wide_read_out_when_the_base_has_one(tiny_model, tmp_path):
+    from engine.checkpoint import load_checkpoint
+    from engine.lora import attach_adapter, default_lora_config, load_adapter_weights, save_adapter
+    from solutions.contracts import adapters
+
+    saved = adapters.modules_to_save("clauses")
+    assert saved == ["heads.clauses", "wide.clauses.weight_bag"]
+    base = load_checkpoint(tiny_model)
+    directory = save_adapter(attach_adapter(base, default_lora_config(modules_to_save=saved)), tmp_path / "adapter")
+    _, tensors = load_adapter_weights(directory, load_checkpoint(tiny_model))
+    assert any("wide.clauses.weight_bag" in key for key in tensors)
+
+    # A base model without the read-out (an older checkpoint) saves the head alone.
+    config = json.loads((tiny_model / "config.json").read_text())
+    (tiny_model / "config.json").write_text(json.dumps({**config, "wide_buckets": 0}))
+    try:
+        assert adapters.modules_to_save("clauses") == ["heads.clauses"]
+    finally:
+        (tiny_model / "config.json").write_text(json.dumps(config))
