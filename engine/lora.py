@@ -20,7 +20,7 @@ import math
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -427,37 +427,57 @@ class MultiLoraLinear(nn.Module):
         return mixed.view_as(out)
 
 
-class MultiSavedLinear(nn.Module):
-    """A linear layer (a head) that adapters may replace whole (PEFT ``modules_to_save``).
+class _SavedSlots(nn.Module):
+    """A base module that adapters may replace whole (PEFT ``modules_to_save``): its weight per
+    slot (L, *weight.shape), and which slots hold one. Subclasses say how a row is computed."""
 
-    Rows whose slot saved this module use that slot's weight (L, Dout, Din) and bias; other
-    rows use the base layer.
-    """
-
-    def __init__(self, base: nn.Linear, max_adapters: int) -> None:
+    def __init__(self, base: nn.Linear | nn.EmbeddingBag, max_adapters: int) -> None:
         super().__init__()
         self.base = base
         self.name = ""
         weight = base.weight
         self.register_buffer("weights", weight.detach().new_zeros(max_adapters, *weight.shape))
-        self.register_buffer("biases", weight.detach().new_zeros(max_adapters, weight.shape[0]))
         self.register_buffer("present", torch.zeros(max_adapters, dtype=torch.bool, device=weight.device))
         self.any_present = False  # a Python flag, so layers no adapter touches cost nothing
 
     def set_slot(self, slot: int, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         self.weights[slot] = weight.to(self.weights.dtype)
-        if bias is not None:
-            self.biases[slot] = bias.to(self.biases.dtype)
-        elif self.base.bias is not None:
-            self.biases[slot] = self.base.bias.detach()
         self.present[slot] = True
         self.any_present = True
 
     def clear_slot(self, slot: int) -> None:
         self.weights[slot].zero_()
-        self.biases[slot].zero_()
         self.present[slot] = False
         self.any_present = bool(self.present.any())
+
+    def _replace_rows(self, out: torch.Tensor, slots: torch.Tensor,
+                      compute: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """out (N, Dout) with the rows of each present slot (slots (N,), -1 = base) replaced by
+        compute(slot, row indices)."""
+        for slot in torch.unique(slots[slots >= 0]).tolist():
+            rows = torch.nonzero(slots == slot).squeeze(1)
+            out = out.index_copy(0, rows, compute(slot, rows).to(out.dtype))
+        return out
+
+
+class MultiSavedLinear(_SavedSlots):
+    """A linear layer (a head) that adapters may replace whole: rows whose slot saved it use that
+    slot's weight (L, Dout, Din) and bias; other rows use the base layer."""
+
+    def __init__(self, base: nn.Linear, max_adapters: int) -> None:
+        super().__init__(base, max_adapters)
+        self.register_buffer("biases", base.weight.detach().new_zeros(max_adapters, base.weight.shape[0]))
+
+    def set_slot(self, slot: int, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().set_slot(slot, weight, bias)
+        if bias is not None:
+            self.biases[slot] = bias.to(self.biases.dtype)
+        elif self.base.bias is not None:
+            self.biases[slot] = self.base.bias.detach()
+
+    def clear_slot(self, slot: int) -> None:
+        super().clear_slot(slot)
+        self.biases[slot].zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
@@ -467,29 +487,16 @@ class MultiSavedLinear(nn.Module):
         if slots is None:
             return out
         flat_x = x.reshape(-1, x.shape[-1])
-        flat_out = out.reshape(-1, out.shape[-1])
-        for slot in torch.unique(slots[slots >= 0]).tolist():
-            rows = torch.nonzero(slots == slot).squeeze(1)
-            replaced = flat_x.index_select(0, rows) @ self.weights[slot].t() + self.biases[slot]
-            flat_out = flat_out.index_copy(0, rows, replaced.to(flat_out.dtype))
+        flat_out = self._replace_rows(
+            out.reshape(-1, out.shape[-1]), slots,
+            lambda slot, rows: flat_x.index_select(0, rows) @ self.weights[slot].t() + self.biases[slot],
+        )
         return flat_out.view_as(out)
 
 
-class MultiSavedEmbeddingBag(nn.Module):
-    """An n-gram bag (a wide read-out, engine.heads.NgramLogits) that adapters may replace whole.
-
-    Rows whose slot saved this module read that slot's table (L, num_embeddings, dim); other
-    rows read the base table.
-    """
-
-    def __init__(self, base: nn.EmbeddingBag, max_adapters: int) -> None:
-        super().__init__()
-        self.base = base
-        self.name = ""
-        weight = base.weight
-        self.register_buffer("weights", weight.detach().new_zeros(max_adapters, *weight.shape))
-        self.register_buffer("present", torch.zeros(max_adapters, dtype=torch.bool, device=weight.device))
-        self.any_present = False
+class MultiSavedEmbeddingBag(_SavedSlots):
+    """An n-gram bag (a wide read-out, engine.heads.NgramLogits) that adapters may replace whole:
+    rows whose slot saved it read that slot's table (L, num_embeddings, dim); other rows the base's."""
 
     @property
     def embedding_dim(self) -> int:
@@ -502,14 +509,7 @@ class MultiSavedEmbeddingBag(nn.Module):
     def set_slot(self, slot: int, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         if bias is not None:
             raise AdapterError(f"{self.name}: an n-gram bag has no bias")
-        self.weights[slot] = weight.to(self.weights.dtype)
-        self.present[slot] = True
-        self.any_present = True
-
-    def clear_slot(self, slot: int) -> None:
-        self.weights[slot].zero_()
-        self.present[slot] = False
-        self.any_present = bool(self.present.any())
+        super().set_slot(slot, weight, bias)
 
     def forward(self, ids: torch.Tensor, per_sample_weights: torch.Tensor | None = None) -> torch.Tensor:
         # ids, per_sample_weights: (B, L) -> (B, dim)
@@ -519,13 +519,13 @@ class MultiSavedEmbeddingBag(nn.Module):
         slots = _token_slots(ids, self.present, self.name)  # (B,)
         if slots is None:
             return out
-        for slot in torch.unique(slots[slots >= 0]).tolist():
-            rows = torch.nonzero(slots == slot).squeeze(1)
+
+        def slot_rows(slot: int, rows: torch.Tensor) -> torch.Tensor:
             weights = None if per_sample_weights is None else per_sample_weights.index_select(0, rows)
-            replaced = F.embedding_bag(ids.index_select(0, rows), self.weights[slot], per_sample_weights=weights,
-                                       mode=self.base.mode)
-            out = out.index_copy(0, rows, replaced.to(out.dtype))
-        return out
+            return F.embedding_bag(ids.index_select(0, rows), self.weights[slot], per_sample_weights=weights,
+                                   mode=self.base.mode)
+
+        return self._replace_rows(out, slots, slot_rows)
 
 
 class MultiLoraModel:

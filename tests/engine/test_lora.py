@@ -50,6 +50,26 @@ def _plain_peft_outputs(base: MoETransformer, directory: Path, batch: dict) -> d
         return peft_model(batch).heads
 
 
+def _serve_mixed_and_compare(base: MoETransformer, directories: list[Path], batch: dict, slots: torch.Tensor,
+                             **multi_options) -> tuple:
+    """Serve `batch` with adapter `directories` in slots 0, 1, ... and check that each row equals
+    its own adapter's output in plain PEFT (slot -1: the base model's). Returns (served model,
+    MultiLoraModel, base outputs, each adapter's outputs)."""
+    served = copy.deepcopy(base)
+    multi = enable_multi_lora(served, **multi_options)
+    for slot, directory in enumerate(directories):
+        multi.load_directory(slot, directory)
+    with torch.no_grad():
+        mixed = served(batch, adapter_ids=slots).heads
+        base_alone = base(batch).heads
+    alone = [_plain_peft_outputs(base, d, batch) for d in directories]
+    for row, slot in enumerate(slots.tolist()):
+        reference = base_alone if slot < 0 else alone[slot]
+        for name in reference:
+            torch.testing.assert_close(mixed[name][row], reference[name][row])
+    return served, multi, base_alone, alone
+
+
 def test_defaults_follow_the_engine_spec():
     config = default_lora_config()
     assert (config.r, config.lora_alpha, config.lora_dropout) == (16, 32, 0.1)
@@ -152,19 +172,8 @@ def test_mixed_batch_equals_each_adapter_alone(tmp_path):
     batch = tiny_batch("text", batch_size=7, generator=torch.Generator().manual_seed(5))
     slots = torch.tensor([0, -1, 2, 1, 0, 2, -1])
 
-    served = copy.deepcopy(base)
     # Slots start at rank 2 and grow to the largest adapter loaded (8).
-    multi = enable_multi_lora(served, max_adapters=4, rank=2)
-    for slot, directory in enumerate(directories):
-        multi.load_directory(slot, directory)
-    with torch.no_grad():
-        mixed = served(batch, adapter_ids=slots).heads
-        base_alone = base(batch).heads
-    alone = [_plain_peft_outputs(base, d, batch) for d in directories]
-    for row, slot in enumerate(slots.tolist()):
-        reference = base_alone if slot < 0 else alone[slot]
-        for name in reference:
-            torch.testing.assert_close(mixed[name][row], reference[name][row])
+    _serve_mixed_and_compare(base, directories, batch, slots, max_adapters=4, rank=2)
 
 
 def test_cleared_slot_serves_the_base_model(tmp_path):
@@ -280,19 +289,8 @@ def test_an_adapter_that_saves_the_wide_read_out_serves_it_per_row(tmp_path):
         directories.append(save_adapter(adapter, tmp_path / str(seed)))
     batch = tiny_batch("text", batch_size=5, generator=torch.Generator().manual_seed(6))
     slots = torch.tensor([0, 1, -1, 0, 1])
-    served = copy.deepcopy(base)
-    multi = enable_multi_lora(served, max_adapters=2)
-    for slot, directory in enumerate(directories):
-        multi.load_directory(slot, directory)
-    with torch.no_grad():
-        mixed = served(batch, adapter_ids=slots).heads
-        base_alone = base(batch).heads
-    alone = [_plain_peft_outputs(base, d, batch) for d in directories]
+    served, multi, base_alone, alone = _serve_mixed_and_compare(base, directories, batch, slots, max_adapters=2)
     assert not torch.allclose(alone[0]["tags"], base_alone["tags"])  # the saved bag counts
-    for row, slot in enumerate(slots.tolist()):
-        reference = base_alone if slot < 0 else alone[slot]
-        for name in reference:
-            torch.testing.assert_close(mixed[name][row], reference[name][row])
     multi.clear(0)
     with torch.no_grad():
         torch.testing.assert_close(served(batch, adapter_ids=slots).heads["tags"][0], base_alone["tags"][0])
