@@ -13,6 +13,7 @@ Batch keys per kind:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -40,7 +41,7 @@ def _prepend_cls(cls: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor) -
 
 
 def hashed_ngrams(input_ids: torch.Tensor, valid: torch.Tensor, buckets: int,
-                  scale: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+                  scale: Literal["mean", "sqrt"] = "mean") -> tuple[torch.Tensor, torch.Tensor]:
     """Bucket ids of every unigram and bigram, and their weights (0 = padding).
 
     scale "mean": 1/count per row (an average); "sqrt": 1/sqrt(count), so a row's weight vector
