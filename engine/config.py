@@ -75,6 +75,9 @@ class ModelConfig:
     # Multiplies the wide read-out: under Adam its logits then move `wide_gain` times as fast,
     # which the sparse n-gram weights (each updated only when its n-gram occurs) need.
     wide_gain: float = 1.0
+    # text: tokens the wide read-out reads when longer than max_len: the bag then covers a whole
+    # segment while attention (and the CLS bag) read its first max_len tokens; 0 = max_len
+    wide_max_len: int = 0
     n_numeric: int = 0  # tabular
     categorical_cardinalities: list[int] = field(default_factory=list)  # tabular: categories per feature, 0 = missing excluded
     image_size: int = 64  # image (square)
@@ -117,6 +120,10 @@ class ModelConfig:
             raise ValueError(f"ensemble_members must be at least 1, got {self.ensemble_members}")
         if self.wide_buckets and self.encoder != "text":
             raise ValueError(f"wide_buckets needs the text encoder, not {self.encoder!r}")
+        if self.wide_max_len and not self.wide_buckets:
+            raise ValueError("wide_max_len needs wide_buckets")
+        if self.wide_max_len and self.wide_max_len < self.max_len:
+            raise ValueError(f"wide_max_len {self.wide_max_len} is shorter than max_len {self.max_len}")
         if self.n_global_features < 0:
             raise ValueError(f"n_global_features must not be negative, got {self.n_global_features}")
         names = [h.name for h in self.heads]
@@ -126,6 +133,11 @@ class ModelConfig:
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
+
+    @property
+    def input_len(self) -> int:
+        """Text: the most tokens per sequence the model reads (the wide read-out's reach)."""
+        return max(self.max_len, self.wide_max_len)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

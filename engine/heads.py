@@ -77,8 +77,17 @@ class NgramLogits(nn.Module):
     def forward(self, input_ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         if input_ids.shape[1] == 0:
             return self.weight_bag.weight.new_zeros(input_ids.shape[0], self.weight_bag.embedding_dim)
-        ngram_ids, weights = hashed_ngrams(input_ids, valid, self.buckets, scale="sqrt")
+        ngram_ids, weights = hashed_ngrams(input_ids, valid, self.buckets, scale="distinct")
         return self.gain * self.weight_bag(ngram_ids, per_sample_weights=weights.to(self.weight_bag.weight.dtype))
+
+    def packed_bags(self, input_ids: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The rows' bags without their padding, in EmbeddingBag's 1-D form: (ids, offsets,
+        weights), so that gain * weight_bag(ids, offsets, per_sample_weights=weights) equals
+        forward() at a fraction of the work when most rows are short (engine.train.fit_wide)."""
+        ngram_ids, weights = hashed_ngrams(input_ids, valid, self.buckets, scale="distinct")
+        keep = weights > 0
+        counts = keep.sum(dim=1)
+        return ngram_ids[keep], torch.cumsum(counts, 0) - counts, weights[keep]
 
 
 def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

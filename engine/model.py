@@ -88,7 +88,7 @@ class MoETransformer(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor], adapter_ids: torch.Tensor | None = None) -> ModelOutput:
         """Run the batch; adapter_ids (B,) int64 (-1 = none) is read by engine.lora's layers."""
         with adapter_ids_set(adapter_ids):
-            encoded = self.encoder(batch)
+            encoded = self.encoder(self._attention_batch(batch))
             x = encoded.tokens  # (B, 1 + T, D)
             if self.global_projection is not None:
                 x = self._add_global_features(x, batch)
@@ -100,8 +100,12 @@ class MoETransformer(nn.Module):
             x = self.norm(x)
             pooled, tokens = x[:, 0], x[:, 1:]
             heads = {name: head(pooled, tokens) for name, head in self.heads.items()}
-            for name, wide in self.wide.items():
-                heads[name] = heads[name] + wide(batch["input_ids"], encoded.valid[:, 1:]).to(heads[name].dtype)
+            if self.wide:
+                input_ids = batch["input_ids"]  # (B, T_in), T_in <= config.input_len
+                mask = batch.get("attention_mask")
+                valid = torch.ones_like(input_ids, dtype=torch.bool) if mask is None else mask.bool()
+                for name, wide in self.wide.items():
+                    heads[name] = heads[name] + wide(input_ids, valid).to(heads[name].dtype)
         return ModelOutput(
             heads=heads,
             tokens=tokens,
@@ -110,6 +114,18 @@ class MoETransformer(nn.Module):
             aux_loss=aux_loss * self.config.aux_loss_coef,
             expert_load=[block.moe.last_load for block in self.blocks],
         )
+
+    def _attention_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The batch the encoder and blocks read: text longer than max_len (up to wide_max_len,
+        which only the wide read-out reads whole) cut to its first max_len tokens."""
+        input_ids = batch.get("input_ids")
+        max_len = self.config.max_len
+        if not self.config.wide_max_len or input_ids is None or input_ids.shape[1] <= max_len:
+            return batch
+        if input_ids.shape[1] > self.config.wide_max_len:
+            raise ValueError(f"sequence length {input_ids.shape[1]} exceeds wide_max_len {self.config.wide_max_len}")
+        cut = {key: batch[key][:, :max_len] for key in ("input_ids", "attention_mask") if key in batch}
+        return {**batch, **cut}
 
     def _add_global_features(self, x: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """x (B, 1 + T, D) with the projection of batch["global_features"] (B, F) added to CLS."""

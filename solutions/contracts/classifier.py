@@ -16,7 +16,8 @@ from engine.checkpoint import load_checkpoint
 from engine.tokenizer import TextTokenizer
 
 HEAD = "clauses"
-MAX_TOKENS = 64  # longer segments are cut; 160 (which a third of clause segments need) scored lower on valid
+MAX_TOKENS = 64  # attention reads a segment's first 64 tokens; 160 (which a third of clause segments need) scored lower on valid
+WIDE_TOKENS = 256  # the wide read-out reads up to 256: on valid its fit rose from 0.378 to 0.392 micro AUPR over 64
 LABELS_FILE = "clauses.json"
 BATCH_SIZE = 64
 
@@ -29,7 +30,8 @@ class ClauseClassifier:
         self.tokenizer = tokenizer
         self.categories = categories
         self.threshold = threshold
-        self.max_tokens = min(MAX_TOKENS, model.config.max_len)  # an older checkpoint may take fewer
+        # What the checkpoint reads: the wide read-out's reach, else attention's (an older one may take fewer).
+        self.max_tokens = model.config.wide_max_len or min(MAX_TOKENS, model.config.max_len)
         # An engine.serving.ModelServer when set: batches across jobs and applies tenant adapters.
         self.server: Any = None
 

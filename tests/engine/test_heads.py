@@ -100,9 +100,10 @@ def test_a_model_with_a_wide_path_adds_it_to_classification_heads_only():
     after = model(batch).heads
     torch.testing.assert_close(after["label"], before["label"])
     torch.testing.assert_close(after["value"], before["value"])
-    # Every n-gram weighs 1/sqrt(count): a row of c valid tokens has 2c - 1 n-grams, sum sqrt(2c - 1).
-    counts = batch["attention_mask"].sum(dim=1).float()
-    torch.testing.assert_close(after["tags"] - before["tags"], ((2 * counts - 1).sqrt())[:, None].expand(-1, 2))
+    # Each distinct n-gram bucket weighs 1/sqrt(k) for a row with k of them: the sum is sqrt(k).
+    ngram_ids, weights = hashed_ngrams(batch["input_ids"], batch["attention_mask"].bool(), 64)
+    distinct = torch.tensor([float(len(set(row[w > 0].tolist()))) for row, w in zip(ngram_ids, weights, strict=True)])
+    torch.testing.assert_close(after["tags"] - before["tags"], distinct.sqrt()[:, None].expand(-1, 2))
 
 
 def test_a_wide_path_needs_the_text_encoder():
@@ -137,3 +138,58 @@ def test_the_wide_gain_scales_the_read_out():
         fast.weight_bag.weight.copy_(plain.weight_bag.weight)
     ids = torch.tensor([[3, 4, 5]])
     torch.testing.assert_close(fast(ids, ids > 0), 5.0 * plain(ids, ids > 0))
+
+
+def test_a_repeated_n_gram_counts_once_in_the_wide_bag():
+    """A line of underscores weighs no more than one underscore: the bag is binary, unit length."""
+    wide = NgramLogits(buckets=101, n_outputs=1)
+    with torch.no_grad():
+        wide.weight_bag.weight.copy_(torch.randn(101, 1, generator=torch.Generator().manual_seed(0)))
+    repeated = torch.tensor([[5, 5, 5, 5, 6, 0]])
+    once = torch.tensor([[5, 5, 6]])  # the same distinct n-grams: 5, 6, (5, 5), (5, 6)
+    torch.testing.assert_close(wide(repeated, repeated != 0), wide(once, once != 0))
+    ngram_ids, weights = hashed_ngrams(repeated, repeated != 0, 101, scale="distinct")
+    assert int((weights > 0).sum()) == 4
+    torch.testing.assert_close(weights[weights > 0], torch.full((4,), 0.5))
+    assert set(ngram_ids[weights > 0].tolist()) == set(hashed_ngrams(once, once != 0, 101)[0][0].tolist())
+
+
+def test_packed_bags_read_the_same_as_the_padded_forward():
+    wide = NgramLogits(buckets=101, n_outputs=3, gain=2.0)
+    with torch.no_grad():
+        wide.weight_bag.weight.copy_(torch.randn(101, 3, generator=torch.Generator().manual_seed(1)))
+    ids = torch.tensor([[4, 9, 9, 2, 0], [0, 0, 0, 0, 0], [7, 7, 7, 7, 7]])  # 101 buckets: no collisions here
+    valid = ids != 0
+    flat_ids, offsets, weights = wide.packed_bags(ids, valid)
+    assert offsets.tolist() == [0, 6, 6]  # row 0: 3 distinct unigrams + 3 bigrams; row 1 empty; row 2: 7 and (7, 7)
+    assert len(flat_ids) == 8
+    packed = wide.gain * wide.weight_bag(flat_ids, offsets, per_sample_weights=weights)
+    torch.testing.assert_close(packed, wide(ids, valid))
+    assert torch.equal(packed[1], torch.zeros(3))
+
+
+def test_the_wide_read_out_reads_past_max_len_and_attention_does_not():
+    model = MoETransformer(tiny_config("text", max_len=8, wide_buckets=97, wide_max_len=12)).eval()
+    assert model.config.input_len == 12
+    ids = torch.randint(1, 50, (2, 12), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    changed = ids.clone()
+    changed[:, 10] = (ids[:, 10] % 49) + 1  # a token past max_len
+    with torch.no_grad():
+        model.wide["tags"].weight_bag.weight.normal_()
+        first, second = model({"input_ids": ids, "attention_mask": mask}), model({"input_ids": changed, "attention_mask": mask})
+    torch.testing.assert_close(first.pooled, second.pooled)  # attention read the first 8 tokens
+    assert first.tokens.shape[1] == 8
+    torch.testing.assert_close(first.heads["label"], second.heads["label"])  # its wide weights are still zero
+    assert not torch.allclose(first.heads["tags"], second.heads["tags"])  # the wide read-out read token 10
+    with pytest.raises(ValueError, match="exceeds wide_max_len 12"):
+        model({"input_ids": torch.ones(1, 13, dtype=torch.long)})
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"wide_max_len": 32}, "wide_max_len needs wide_buckets"),
+    ({"wide_buckets": 64, "wide_max_len": 8}, "wide_max_len 8 is shorter than max_len 16"),
+])
+def test_wide_max_len_is_checked(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config("text", **overrides)

@@ -1,4 +1,5 @@
-"""engine.train.fit: learns a toy task, stops early, resumes exactly, reports progress."""
+"""engine.train.fit: learns a toy task, stops early, resumes exactly, reports progress;
+engine.train.fit_wide: fits the wide read-out alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from engine.config import HeadSpec
 from engine.model import MoETransformer
-from engine.train import LengthBucketedBatches, fit, lr_at
+from engine.train import LengthBucketedBatches, fit, fit_wide, lr_at
 from tests.engine.helpers import tiny_config
 
 
@@ -160,3 +161,49 @@ def test_length_bucketed_batches_cover_every_row_once_and_trim_padding():
             assert torch.equal(batch["attention_mask"].sum(1), lengths[batch["label"]])
             assert torch.equal(batch["input_ids"][:, 0], batch["label"] + 1)
     assert [b["label"].tolist() for b in epochs[0]] != [b["label"].tolist() for b in epochs[1]]
+
+
+def _keyword_rows(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows of random tokens and lengths; the label is the presence of token 9."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(2, 50, (n, 12), generator=g)
+    ids[ids == 9] = 10
+    ids[::3, 5] = 9
+    mask = torch.arange(12)[None] < torch.randint(6, 13, (n, 1), generator=g)
+    ids = ids.masked_fill(~mask, 0)
+    return ids, mask, (ids == 9).any(dim=1, keepdim=True).float()
+
+
+def test_fit_wide_fits_the_read_out_and_bias_alone():
+    torch.manual_seed(0)
+    model = MoETransformer(tiny_config("text", wide_buckets=211, heads=[HeadSpec("tags", "multilabel", 1), HeadSpec("label", "multiclass", 3)]))
+    deep_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(("wide.", "heads.tags.proj.bias"))}
+    ids, mask, target = _keyword_rows(300, seed=1)
+    objective = fit_wide(model, ids, mask, {"tags": target}, c=4.0)["tags"]
+    assert objective < 0.3  # from log 2 = 0.69 at zero weights
+    for key, value in model.state_dict().items():
+        if key in deep_before:  # the deep half, the other head and its read-out are untouched
+            assert torch.equal(value, deep_before[key]), key
+    assert torch.count_nonzero(model.wide["label"].weight_bag.weight) == 0
+    test_ids, test_mask, test_target = _keyword_rows(90, seed=2)
+    with torch.no_grad():
+        scores = model.wide["tags"](test_ids, test_mask) + model.heads["tags"].proj.bias  # (90, 1)
+    positive = test_target[:, 0] > 0
+    assert scores[positive].min() > scores[~positive].max()
+
+
+def test_fit_wide_regularises_with_c():
+    ids, mask, target = _keyword_rows(300, seed=1)
+    norms = []
+    for c in (0.05, 4.0):
+        model = MoETransformer(tiny_config("text", wide_buckets=211, wide_gain=3.0, heads=[HeadSpec("tags", "multilabel", 1)]))
+        fit_wide(model, ids, mask, {"tags": target}, c=c)
+        norms.append(float((model.wide["tags"].gain * model.wide["tags"].weight_bag.weight).detach().norm()))
+    assert norms[0] < 0.5 * norms[1]
+
+
+def test_fit_wide_needs_a_target_for_a_read_out():
+    model = MoETransformer(tiny_config("text", wide_buckets=211, heads=[HeadSpec("tags", "multilabel", 1), HeadSpec("value", "regression", 1)]))
+    ids, mask, _ = _keyword_rows(10, seed=1)
+    with pytest.raises(ValueError, match="no target for any wide read-out"):
+        fit_wide(model, ids, mask, {"value": torch.zeros(10, 1)})
