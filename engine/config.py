@@ -134,11 +134,6 @@ class ModelConfig:
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
-    @property
-    def input_len(self) -> int:
-        """Text: the most tokens per sequence the model reads (the wide read-out's reach)."""
-        return max(self.max_len, self.wide_max_len)
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -101,7 +101,7 @@ class MoETransformer(nn.Module):
             pooled, tokens = x[:, 0], x[:, 1:]
             heads = {name: head(pooled, tokens) for name, head in self.heads.items()}
             if self.wide:
-                input_ids = batch["input_ids"]  # (B, T_in), T_in <= config.input_len
+                input_ids = batch["input_ids"]  # (B, T), T up to wide_max_len
                 mask = batch.get("attention_mask")
                 valid = torch.ones_like(input_ids, dtype=torch.bool) if mask is None else mask.bool()
                 for name, wide in self.wide.items():
