@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
+from peft.utils import ModulesToSaveWrapper
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
@@ -99,6 +100,14 @@ def default_lora_config(**overrides: Any) -> LoraConfig:
 def attach_adapter(model: nn.Module, config: LoraConfig | None = None) -> PeftModel:
     """Wrap ``model`` in a trainable PEFT LoRA model (its base weights frozen, in place)."""
     return get_peft_model(model, config or default_lora_config())
+
+
+def trained_copy(module: nn.Module) -> nn.Module:
+    """The copy of a `modules_to_save` module that the active PEFT adapter trains, or the
+    module itself when no adapter wraps it."""
+    if isinstance(module, ModulesToSaveWrapper):
+        return module.modules_to_save[module.active_adapter]
+    return module
 
 
 def trainable_fraction(model: nn.Module) -> tuple[int, int]:

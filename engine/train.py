@@ -324,35 +324,44 @@ def fit_wide(
     """Fit each wide read-out (engine.heads.NgramLogits) and its head's bias alone, as an
     L2-regularised logistic regression solved to convergence by L-BFGS on the whole set; the
     deep half does not run. c is the inverse regularisation strength per output, as
-    liblinear's C in a one-vs-rest model (the penalty is on the read-out's effective weights,
-    gain included). Freezing these weights and then training the deep half with `fit` makes
-    it learn the residual of a converged bag-of-n-grams model: on the contracts' validation
-    segments Adam with early stopping took the same bag to micro AUPR 0.344, L-BFGS to 0.378.
+    liblinear's C in a one-vs-rest model; the penalty is on the read-out's effective weights
+    (gain included) and pulls them towards where they start: zero for a fresh model, the base
+    model's for a PEFT adapter that saves the read-out (whose trained copy is what is fitted),
+    so a tenant's few rows correct the base fit instead of replacing it.
+    Freezing these weights and then training the deep half with `fit` makes it learn the
+    residual of a converged bag-of-n-grams model: on the contracts' validation segments Adam
+    with early stopping took the same bag to micro AUPR 0.344, L-BFGS to 0.378.
     input_ids, attention_mask: (N, T); targets: head name -> (N, n) multilabel or (N,)
     multiclass, for the heads to fit. Returns each fitted head's final objective.
     """
+    from engine.lora import trained_copy
+
     fitted = [name for name in model.wide if name in targets]
     if not fitted:
         raise ValueError(f"no target for any wide read-out; the model has {sorted(model.wide)}")
     valid = attention_mask.bool()
     parts = {}
     for name in fitted:
-        wide, head = model.wide[name], model.heads[name]
-        if type(wide.weight_bag) is not torch.nn.EmbeddingBag:
-            raise ValueError(f"the wide read-out of {name!r} is wrapped (an adapter): fit the base model")
+        wide, head = model.wide[name], trained_copy(model.heads[name])
+        bag = trained_copy(wide.weight_bag)
+        if type(bag) is not torch.nn.EmbeddingBag:
+            raise ValueError(f"the wide read-out of {name!r} is served with adapters ({type(bag).__name__}): fit it for training")
         target = targets[name]
         terms = int((target != -100).sum()) if head.spec.kind == "multiclass" else int((~torch.isnan(target)).sum())
-        parts[name] = (wide, head, wide.packed_bags(input_ids, valid), target, max(terms, 1))
-    params = [p for wide, head, *_ in parts.values() for p in (wide.weight_bag.weight, head.proj.bias)]
+        start = bag.weight.detach().clone()
+        parts[name] = (wide.gain, bag, head, start, wide.packed_bags(input_ids, valid), target, max(terms, 1))
+    params = [p for _, bag, head, *_ in parts.values() for p in (bag.weight, head.proj.bias)]
+    for param in params:
+        param.requires_grad_(True)
     optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
     objectives: dict[str, float] = {}
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         total = params[0].new_zeros(())
-        for name, (wide, head, (ids, offsets, weights), target, terms) in parts.items():
-            logits = wide.gain * wide.weight_bag(ids, offsets, per_sample_weights=weights) + head.proj.bias  # (N, n)
-            penalty = (wide.gain * wide.weight_bag.weight).pow(2).sum() / (2 * c * terms)
+        for name, (gain, bag, head, start, (ids, offsets, weights), target, terms) in parts.items():
+            logits = gain * bag(ids, offsets, per_sample_weights=weights) + head.proj.bias  # (N, n)
+            penalty = (gain * (bag.weight - start)).pow(2).sum() / (2 * c * terms)
             objective = head.loss(logits, target) + penalty
             objectives[name] = float(objective.detach())
             total = total + objective

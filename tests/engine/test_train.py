@@ -207,3 +207,22 @@ def test_fit_wide_needs_a_target_for_a_read_out():
     ids, mask, _ = _keyword_rows(10, seed=1)
     with pytest.raises(ValueError, match="no target for any wide read-out"):
         fit_wide(model, ids, mask, {"value": torch.zeros(10, 1)})
+
+
+def test_fit_wide_on_an_adapter_fits_its_copy_and_pulls_it_towards_the_base_fit():
+    from engine.lora import attach_adapter, default_lora_config, trained_copy
+
+    ids, mask, target = _keyword_rows(300, seed=1)
+    base = MoETransformer(tiny_config("text", wide_buckets=211, heads=[HeadSpec("tags", "multilabel", 1)]))
+    fit_wide(base, ids, mask, {"tags": 1.0 - target})  # a base fit of the opposite label
+    base_fit = base.wide["tags"].weight_bag.weight.detach().clone()
+    moved = {}
+    for c in (1e-4, 4.0):
+        tenant = MoETransformer(base.config)
+        tenant.load_state_dict(base.state_dict())
+        peft_model = attach_adapter(tenant, default_lora_config(modules_to_save=["heads.tags", "wide.tags.weight_bag"]))
+        fit_wide(peft_model, ids, mask, {"tags": target}, c=c)
+        wrapper = peft_model.wide["tags"].weight_bag
+        assert torch.equal(wrapper.original_module.weight, base_fit)  # the base model's own stays
+        moved[c] = float((trained_copy(wrapper).weight - base_fit).detach().norm())
+    assert 0 < moved[1e-4] < 0.1 * moved[4.0]  # a strong pull keeps the copy near the base fit

@@ -2,7 +2,8 @@
 
 Runs as the pipeline of the platform job kind ``adapter-training`` (queue ``training``), so it
 has the job machinery's progress, cancellation and leases. Steps: split the dataset's training
-rows into fit and early-stopping parts, score the base model on the tenant holdout, train the
+rows into fit and early-stopping parts, score the base model on the tenant holdout, fit a saved
+wide n-gram read-out to the fit rows alone (engine.train.fit_wide) and freeze it, train the
 adapter with engine.train.fit (each epoch's losses go to the run's loss curve), score the
 adapter on the same holdout, store the PEFT files and create the immutable version.
 """
@@ -23,6 +24,19 @@ from quorum.adapters.models import AdapterTrainingRun, AdapterVersion
 from quorum.adapters.spec import AdapterHooks
 
 VALID_FRACTION = 0.15  # of the training rows, held back for early stopping
+
+
+def _fit_saved_wide_read_outs(peft_model: Any, batch: dict) -> None:
+    """An adapter that saves a wide read-out starts as the base model was trained: the read-out
+    is fitted alone to the tenant's rows (engine.train.fit_wide, pulled towards the base fit),
+    then frozen, and LoRA and the head learn its residual."""
+    from engine.lora import trained_copy
+    from engine.train import fit_wide
+
+    targets = {name: batch[name] for name in peft_model.wide if name in batch}
+    fit_wide(peft_model, batch["input_ids"], batch["attention_mask"], targets)
+    for name in targets:
+        trained_copy(peft_model.wide[name].weight_bag).requires_grad_(False)
 
 
 def _evaluate(model: Any, hooks: AdapterHooks, batches: list[dict]) -> float:
@@ -109,6 +123,9 @@ def run(ctx: Any) -> dict[str, Any]:
         target_modules=list(options["target_modules"]), modules_to_save=hooks.modules_to_save(run_row.base_model),
     )
     peft_model = attach_adapter(model, config)
+    if any(name.startswith("wide.") for name in config.modules_to_save or ()):
+        ctx.progress(4, "Fitting the n-gram read-out to the tenant's rows")
+        _fit_saved_wide_read_outs(peft_model, hooks.batches(run_row.base_model, fit_rows, len(fit_rows))[0])
     curve: list[dict[str, Any]] = []
 
     def on_progress(event: dict[str, Any]) -> None:

@@ -197,3 +197,46 @@ def test_an_adapter_trains_the_wide_read_out_when_the_base_has_one(tiny_model, t
         assert adapters.modules_to_save("clauses") == ["heads.clauses"]
     finally:
         (tiny_model / "config.json").write_text(json.dumps(config))
+
+
+def test_an_adapter_training_job_refits_the_read_out_to_the_tenants_rows(
+    tiny_model, tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_jobs, settings, tmp_path
+):
+    """The read-out is fitted first (pulled towards the base model's) and then frozen, so the
+    stored adapter's copy holds the tenant's keyword while the base model's stays as it was."""
+    from engine.checkpoint import load_checkpoint
+    from engine.lora import load_adapter_weights
+    from engine.tokenizer import TextTokenizer
+    from quorum.adapters import services, storage
+    from quorum.adapters.models import AdapterTrainingRun
+    from tests.fixtures.workers import run_job_now
+
+    settings.QUORUM_ADAPTER_CACHE_DIR = tmp_path / "adapter-cache"
+    lines = []
+    for index in range(80):
+        if index % 2:
+            lines.append({"text": f"This Agreement is governed by the laws of Delaware, clause {index}.", "categories": ["Governing Law"]})
+        else:
+            lines.append({"text": f"The supplier keeps records of shipment {index}.", "categories": []})
+    data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    dataset = services.create_dataset(tenant=tenant_a, user=admin_a, solution="contracts", base_model="clauses",
+                                      name="law firm", filename="spans.jsonl", data=data)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.start_training(tenant=tenant_a, user=admin_a, dataset=dataset, options={"epochs": 1, "batch_size": 16})
+    job = run_job_now(run.job)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    with tenant_scope(tenant_a):
+        version = AdapterTrainingRun.objects.select_related("version").get(pk=run.pk).version
+    base = load_checkpoint(tiny_model)
+    _, tensors = load_adapter_weights(storage.resolve_adapter(str(version.pk)), base)
+    [key] = [key for key in tensors if "wide.clauses.weight_bag" in key]
+    assert torch.count_nonzero(base.wide["clauses"].weight_bag.weight) == 0  # the tiny base has no fit
+    wide = base.wide["clauses"]
+    with torch.no_grad():
+        wide.weight_bag.weight.copy_(tensors[key])  # (buckets, categories)
+    encoded = TextTokenizer.load(tiny_model).encode(
+        ["This Agreement is governed by the laws of Delaware, clause 7.", "The supplier keeps records of shipment 8."], max_length=64)
+    with torch.no_grad():
+        logits = wide(encoded["input_ids"], encoded["attention_mask"].bool())  # (2, categories)
+    law = 1  # "Governing Law" in the tiny model's categories
+    assert logits[0, law] > logits[1, law] + 1.0
