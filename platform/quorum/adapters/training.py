@@ -61,6 +61,11 @@ def model_card(run: AdapterTrainingRun, hooks: AdapterHooks, sizes: dict[str, in
         f"{', '.join(hooks.modules_to_save(run.base_model)) or 'none'}",
         f"- Training: best epoch {fit_result.best_epoch} of {len(fit_result.history)}"
         f"{' (stopped early)' if fit_result.stopped_early else ''}, lr {run.options['lr']}",
+    ]
+    if any(name.startswith("wide.") for name in hooks.modules_to_save(run.base_model)):
+        lines.append("- N-gram read-out: fitted alone to the training rows first (L-BFGS, pulled towards "
+                     "the base model's), then frozen while LoRA and the heads trained")
+    lines += [
         "",
         f"| Model | Holdout {hooks.metric_name} |",
         "|---|---|",

@@ -227,6 +227,7 @@ def test_an_adapter_training_job_refits_the_read_out_to_the_tenants_rows(
     assert job.status == JobStatus.SUCCEEDED, job.error
     with tenant_scope(tenant_a):
         version = AdapterTrainingRun.objects.select_related("version").get(pk=run.pk).version
+    assert "N-gram read-out: fitted alone to the training rows first" in version.model_card
     base = load_checkpoint(tiny_model)
     _, tensors = load_adapter_weights(storage.resolve_adapter(str(version.pk)), base)
     [key] = [key for key in tensors if "wide.clauses.weight_bag" in key]
