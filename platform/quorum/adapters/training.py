@@ -24,6 +24,9 @@ from quorum.adapters.models import AdapterTrainingRun, AdapterVersion
 from quorum.adapters.spec import AdapterHooks
 
 VALID_FRACTION = 0.15  # of the training rows, held back for early stopping
+# The read-out's refit runs on the whole set at once; past this many rows, on a seeded sample
+# (the base clause model's fit took 59k rows, so a worker's memory holds this many).
+WIDE_FIT_MAX_ROWS = 50_000
 
 
 def _fit_saved_wide_read_outs(peft_model: Any, batch: dict) -> None:
@@ -130,7 +133,8 @@ def run(ctx: Any) -> dict[str, Any]:
     peft_model = attach_adapter(model, config)
     if any(name.startswith("wide.") for name in config.modules_to_save or ()):
         ctx.progress(4, "Fitting the n-gram read-out to the tenant's rows")
-        _fit_saved_wide_read_outs(peft_model, hooks.batches(run_row.base_model, fit_rows, len(fit_rows))[0])
+        rows = fit_rows if len(fit_rows) <= WIDE_FIT_MAX_ROWS else random.Random(0).sample(fit_rows, WIDE_FIT_MAX_ROWS)
+        _fit_saved_wide_read_outs(peft_model, hooks.batches(run_row.base_model, rows, len(rows))[0])
     curve: list[dict[str, Any]] = []
 
     def on_progress(event: dict[str, Any]) -> None:

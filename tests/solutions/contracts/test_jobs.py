@@ -199,11 +199,18 @@ def test_an_adapter_trains_the_wide_read_out_when_the_base_has_one(tiny_model, t
         (tiny_model / "config.json").write_text(json.dumps(config))
 
 
+@pytest.mark.parametrize("max_rows", [None, 20])
 def test_an_adapter_training_job_refits_the_read_out_to_the_tenants_rows(
-    tiny_model, tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_jobs, settings, tmp_path
+    max_rows, tiny_model, tenant_a, admin_a, django_capture_on_commit_callbacks, in_process_jobs, settings, tmp_path,
+    monkeypatch,
 ):
     """The read-out is fitted first (pulled towards the base model's) and then frozen, so the
-    stored adapter's copy holds the tenant's keyword while the base model's stays as it was."""
+    stored adapter's copy holds the tenant's keyword while the base model's stays as it was;
+    past WIDE_FIT_MAX_ROWS fit rows (here 20 of about 54), on a sample of them."""
+    from quorum.adapters import training
+
+    if max_rows is not None:
+        monkeypatch.setattr(training, "WIDE_FIT_MAX_ROWS", max_rows)
     from engine.checkpoint import load_checkpoint
     from engine.lora import load_adapter_weights
     from engine.tokenizer import TextTokenizer
