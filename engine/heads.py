@@ -60,7 +60,8 @@ class Head(nn.Module):
 
 class NgramLogits(nn.Module):
     """The "wide" half of a wide & deep text model: a linear read-out of the length-normalised
-    hashed unigram+bigram bag added straight to a head's logits, trained with the transformer.
+    hashed unigram+bigram bag added straight to a head's logits, trained with the transformer
+    or fitted alone first (engine.train.fit_wide).
 
     It learns what a bag-of-words logistic regression learns, which the pooled transformer
     output (the "deep" half) carries only through a D-wide bottleneck.

@@ -1,6 +1,7 @@
 """One training loop for every task: AdamW, warm-up + cosine decay, clipping, autocast,
 early stopping on a validation metric, a progress callback, resumable checkpoints, and DDP
-when launched by torchrun.
+when launched by torchrun; and `fit_wide`, the convex fit of a text model's wide n-gram
+read-outs alone (L-BFGS), which comes before `fit` when the deep half is to learn its residual.
 
 Batches are dicts holding the encoder inputs and, under each head's name, that head's target
 (see engine.config.HeadSpec), so one loader feeds both the model and the loss.
@@ -313,7 +314,7 @@ def fit(
 
 
 def fit_wide(
-    model: MoETransformer,
+    model: torch.nn.Module,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     targets: dict[str, torch.Tensor],
@@ -332,7 +333,8 @@ def fit_wide(
     residual of a converged bag-of-n-grams model: on the contracts' validation segments Adam
     with early stopping took the same bag to micro AUPR 0.344, L-BFGS to 0.378.
     input_ids, attention_mask: (N, T); targets: head name -> (N, n) multilabel or (N,)
-    multiclass, for the heads to fit. Returns each fitted head's final objective.
+    multiclass, for the heads to fit; model: a MoETransformer or a PeftModel around one.
+    Returns each fitted head's final objective.
     """
     from engine.lora import trained_copy
 
@@ -345,7 +347,8 @@ def fit_wide(
         wide, head = model.wide[name], trained_copy(model.heads[name])
         bag = trained_copy(wide.weight_bag)
         if type(bag) is not torch.nn.EmbeddingBag:
-            raise ValueError(f"the wide read-out of {name!r} is served with adapters ({type(bag).__name__}): fit it for training")
+            raise ValueError(f"the wide read-out of {name!r} is a {type(bag).__name__}, a serving wrapper: "
+                             "fit the base model or a PEFT adapter")
         target = targets[name]
         terms = int((target != -100).sum()) if head.spec.kind == "multiclass" else int((~torch.isnan(target)).sum())
         start = bag.weight.detach().clone()

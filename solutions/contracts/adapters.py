@@ -6,9 +6,10 @@ The reviewed corrections are the analyst's reviews of findings: an accepted find
 segment with its (possibly relabelled) category, a rejected one says the segment is not that
 category. The holdout metric is micro average precision (AUPR over every known segment/category
 cell): it needs no threshold, so the base model and an adapter trained on the tenant's own base
-rate are compared on ranking alone. The head and its wide n-gram read-out train alongside the
-LoRA weights: the read-out carries much of the base model's signal, so a tenant's own words
-need it to move (a one-off run with the read-out frozen lost to the base model).
+rate are compared on ranking alone. The head and its wide n-gram read-out are saved with the
+LoRA weights: the read-out carries much of the base model's signal, so a tenant's own words need
+it to move. The adapter job fits it to the tenant's rows first and then freezes it
+(quorum.adapters.training); left as the base model's, adapters lost to the base model.
 """
 
 from __future__ import annotations

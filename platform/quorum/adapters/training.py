@@ -29,6 +29,10 @@ VALID_FRACTION = 0.15  # of the training rows, held back for early stopping
 WIDE_FIT_MAX_ROWS = 50_000
 
 
+def _saves_wide_read_out(modules_to_save: list[str]) -> bool:
+    return any(name.startswith("wide.") for name in modules_to_save)
+
+
 def _fit_saved_wide_read_outs(peft_model: Any, batch: dict) -> None:
     """An adapter that saves a wide read-out starts as the base model was trained: the read-out
     is fitted alone to the tenant's rows (engine.train.fit_wide, pulled towards the base fit),
@@ -65,7 +69,7 @@ def model_card(run: AdapterTrainingRun, hooks: AdapterHooks, sizes: dict[str, in
         f"- Training: best epoch {fit_result.best_epoch} of {len(fit_result.history)}"
         f"{' (stopped early)' if fit_result.stopped_early else ''}, lr {run.options['lr']}",
     ]
-    if any(name.startswith("wide.") for name in hooks.modules_to_save(run.base_model)):
+    if _saves_wide_read_out(hooks.modules_to_save(run.base_model)):
         lines.append("- N-gram read-out: fitted alone to the training rows first (L-BFGS, pulled towards "
                      "the base model's), then frozen while LoRA and the heads trained")
     lines += [
@@ -131,7 +135,7 @@ def run(ctx: Any) -> dict[str, Any]:
         target_modules=list(options["target_modules"]), modules_to_save=hooks.modules_to_save(run_row.base_model),
     )
     peft_model = attach_adapter(model, config)
-    if any(name.startswith("wide.") for name in config.modules_to_save or ()):
+    if _saves_wide_read_out(list(config.modules_to_save or ())):
         ctx.progress(4, "Fitting the n-gram read-out to the tenant's rows")
         rows = fit_rows if len(fit_rows) <= WIDE_FIT_MAX_ROWS else random.Random(0).sample(fit_rows, WIDE_FIT_MAX_ROWS)
         _fit_saved_wide_read_outs(peft_model, hooks.batches(run_row.base_model, rows, len(rows))[0])

@@ -14,7 +14,7 @@ from quorum.jobs.services import create_job
 from quorum.tenancy.scoping import tenant_scope
 from solutions.contracts.models import ContractDocument, Finding
 
-from .conftest import SAMPLES
+from .conftest import CATEGORIES, SAMPLES
 
 PDF = SAMPLES / "master_services_agreement.pdf"
 
@@ -246,5 +246,5 @@ def test_an_adapter_training_job_refits_the_read_out_to_the_tenants_rows(
         ["This Agreement is governed by the laws of Delaware, clause 7.", "The supplier keeps records of shipment 8."], max_length=64)
     with torch.no_grad():
         logits = wide(encoded["input_ids"], encoded["attention_mask"].bool())  # (2, categories)
-    law = 1  # "Governing Law" in the tiny model's categories
+    law = CATEGORIES.index("Governing Law")
     assert logits[0, law] > logits[1, law] + 1.0
