@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 EncoderKind = Literal["text", "tabular", "image", "graph"]
-HeadKind = Literal["multiclass", "multilabel", "regression", "token"]
+HeadKind = Literal["multiclass", "multilabel", "regression", "token", "dense"]
 BalanceMode = Literal["bias", "aux"]
 GateMode = Literal["softmax", "sigmoid"]
 
 ENCODER_KINDS = ("text", "tabular", "image", "graph")
-HEAD_KINDS = ("multiclass", "multilabel", "regression", "token")
+HEAD_KINDS = ("multiclass", "multilabel", "regression", "token", "dense")
+PixelNorm = Literal["fixed", "image"]
 
 
 @dataclass
@@ -29,6 +30,9 @@ class HeadSpec:
     regression: (B, n_outputs, 2) = mean and log-variance; target (B, n_outputs) float, NaN = missing.
     token: per-token logits (B, T, n_outputs) over the encoder tokens without CLS (text tokens,
       image patches, atoms); target (B, T) long with -100 = ignore.
+    dense: per-pixel logits (B, P, n_outputs) of an image at ModelConfig.dense_stride, the
+      (image_size / dense_stride)**2 cells in row-major order, decoded from the patch tokens
+      and the convolutional stem (engine.heads.DenseHead); target (B, P) long, -100 = ignore.
     """
 
     name: str
@@ -86,6 +90,14 @@ class ModelConfig:
     # image: widths of a convolutional stem (3x3, stride 2, GroupNorm, GELU each) before the
     # patch projection, so patches see local texture; empty = patches straight from pixels.
     stem_channels: list[int] = field(default_factory=list)
+    # image: residual 3x3 convolution blocks after each stride-2 stem convolution (0 = none):
+    # depth where texture is read, at a cost that stays linear in the pixels.
+    stem_blocks: int = 0
+    # image: "fixed" maps [0, 1] to [-1, 1]; "image" standardises each image to zero mean and
+    # unit variance first, so another camera's exposure and gain leave the input unchanged.
+    pixel_norm: PixelNorm = "fixed"
+    dense_stride: int = 4  # image: pixels per cell of a "dense" head's map (a power of two)
+    decoder_channels: int = 32  # image: width of a "dense" head's decoder
     atom_feature_cardinalities: list[int] = field(default_factory=list)  # graph: values per atom feature, 0 = padding excluded
     max_atoms: int = 64  # graph
     max_distance: int = 8  # graph: topological distances above this share one bias
@@ -116,6 +128,14 @@ class ModelConfig:
             raise ValueError(
                 f"patch_size {self.patch_size} is not a multiple of the stem's stride {2 ** len(self.stem_channels)}"
             )
+        if self.pixel_norm not in ("fixed", "image"):
+            raise ValueError(f"pixel_norm must be 'fixed' or 'image', got {self.pixel_norm!r}")
+        if any(h.kind == "dense" for h in self.heads):
+            if self.encoder != "image":
+                raise ValueError(f"a dense head needs the image encoder, not {self.encoder!r}")
+            stride = self.dense_stride
+            if stride < 1 or stride & (stride - 1) or self.patch_size % stride:
+                raise ValueError(f"dense_stride {stride} must be a power of two that divides patch_size {self.patch_size}")
         if self.ensemble_members < 1:
             raise ValueError(f"ensemble_members must be at least 1, got {self.ensemble_members}")
         if self.wide_buckets and self.encoder != "text":

@@ -12,7 +12,7 @@ Batch keys per kind:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -26,6 +26,9 @@ class Encoded:
     tokens: torch.Tensor  # (B, 1 + T, D), CLS first
     valid: torch.Tensor  # (B, 1 + T) bool, False for padding
     attn_bias: torch.Tensor | None = None  # (B, H, 1 + T, 1 + T) additive, or None
+    # image: the convolutional stem's output after each stride-2 stage, finest first:
+    # (B, C_i, H / 2**(i+1), W / 2**(i+1)); read by dense heads as skip connections.
+    features: list[torch.Tensor] = field(default_factory=list)
 
 
 def _init_embedding(weight: torch.Tensor) -> None:
@@ -152,21 +155,43 @@ class TabularEncoder(nn.Module):
         return Encoded(tokens, valid)
 
 
+class ConvBlock(nn.Module):
+    """x + conv(gelu(norm(conv(gelu(norm(x)))))): a pre-activation residual 3x3 block."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        groups = min(8, channels)
+        self.norm1, self.conv1 = nn.GroupNorm(groups, channels), nn.Conv2d(channels, channels, 3, padding=1)
+        self.norm2, self.conv2 = nn.GroupNorm(groups, channels), nn.Conv2d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)  # starts as the identity, so depth costs no stability
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(nn.functional.gelu(self.norm1(x)))
+        return x + self.conv2(nn.functional.gelu(self.norm2(h)))
+
+
 class PatchEncoder(nn.Module):
     """Patches (a strided convolution) plus row and column position embeddings.
 
-    With config.stem_channels, stride-2 3x3 convolutions come first and the patch projection
-    covers patch_size / 2**len(stem_channels) of their output: still one token per patch.
+    With config.stem_channels, stride-2 3x3 convolutions come first (each followed by
+    config.stem_blocks residual blocks) and the patch projection covers
+    patch_size / 2**len(stem_channels) of their output: still one token per patch. Each
+    stage's output is kept in Encoded.features for dense heads.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.grid = config.image_size // config.patch_size
+        self.pixel_norm = config.pixel_norm
         layers: list[nn.Module] = []
+        self.stage_ends: list[int] = []  # index in self.stem of each stage's last module
         width = config.channels
         for out in config.stem_channels:
             # GroupNorm, not BatchNorm: a prediction must not depend on its batch neighbours.
             layers += [nn.Conv2d(width, out, 3, stride=2, padding=1), nn.GroupNorm(min(8, out), out), nn.GELU()]
+            layers += [ConvBlock(out) for _ in range(config.stem_blocks)]
+            self.stage_ends.append(len(layers) - 1)
             width = out
         self.stem = nn.Sequential(*layers)
         kernel = config.patch_size // 2 ** len(config.stem_channels)
@@ -175,9 +200,22 @@ class PatchEncoder(nn.Module):
         self.col_embedding = nn.Parameter(torch.randn(self.grid, config.d_model) * 0.02)
         self.cls = nn.Parameter(torch.zeros(config.d_model))
 
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] -> inputs centred on 0, per config.pixel_norm."""
+        if self.pixel_norm == "image":
+            mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
+            std = pixels.std(dim=(1, 2, 3), keepdim=True)
+            return (pixels - mean) / (std + 0.02)  # + 0.02: a flat image is not amplified to noise
+        return pixels * 2.0 - 1.0
+
     def forward(self, batch: dict[str, torch.Tensor]) -> Encoded:
         pixels = batch["pixels"]  # (B, C, H, W)
-        patches = self.patchify(self.stem(pixels * 2.0 - 1.0))  # (B, D, g, g), inputs centred on 0
+        x, features = self.normalize(pixels), []
+        for index, layer in enumerate(self.stem):
+            x = layer(x)
+            if index in self.stage_ends:
+                features.append(x)
+        patches = self.patchify(x)  # (B, D, g, g)
         B, D, gh, gw = patches.shape
         if (gh, gw) != (self.grid, self.grid):
             raise ValueError(f"image of {tuple(pixels.shape[-2:])} pixels does not give a {self.grid}x{self.grid} patch grid")
@@ -185,7 +223,7 @@ class PatchEncoder(nn.Module):
         tokens = (patches.permute(0, 2, 3, 1) + position).reshape(B, gh * gw, D)  # row-major patches
         valid = torch.ones(B, gh * gw, dtype=torch.bool, device=pixels.device)
         tokens, valid = _prepend_cls(self.cls, tokens, valid)
-        return Encoded(tokens, valid)
+        return Encoded(tokens, valid, features=features)
 
 
 class GraphEncoder(nn.Module):

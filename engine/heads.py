@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.config import HeadSpec
-from engine.encoders import hashed_ngrams
+from engine.config import HeadSpec, ModelConfig
+from engine.encoders import ConvBlock, hashed_ngrams
 
 IGNORE_INDEX = -100  # class target meaning "no label" for multiclass and token heads
 LOG_VAR_RANGE = (-10.0, 10.0)  # keeps the Gaussian NLL finite early in training
@@ -27,8 +27,8 @@ class Head(nn.Module):
         width = 2 * spec.n_outputs if spec.kind == "regression" else spec.n_outputs
         self.proj = nn.Linear(d_model, width)
 
-    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        # pooled: (B, D); tokens: (B, T, D) without CLS
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor, features: list[torch.Tensor] | None = None) -> torch.Tensor:
+        # pooled: (B, D); tokens: (B, T, D) without CLS; features: only dense heads read them
         if self.spec.kind == "token":
             return self.proj(tokens)  # (B, T, n)
         out = self.proj(pooled)  # (B, n) or (B, 2n)
@@ -40,7 +40,7 @@ class Head(nn.Module):
     def loss(self, output: torch.Tensor, target: torch.Tensor, valid_tokens: torch.Tensor | None = None) -> torch.Tensor:
         """Mean loss over the present targets; 0 (still in the graph) when none is present."""
         kind = self.spec.kind
-        if kind in ("multiclass", "token"):
+        if kind in ("multiclass", "token", "dense"):
             target = target.long()
             if kind == "token" and valid_tokens is not None:
                 target = target.masked_fill(~valid_tokens, IGNORE_INDEX)
@@ -56,6 +56,56 @@ class Head(nn.Module):
             mean, log_var = output.float().unbind(-1)
             losses = gaussian_nll(mean, log_var, torch.nan_to_num(target).float())
         return losses[present].mean()
+
+
+class DenseHead(Head):
+    """Per-pixel logits of an image at config.dense_stride: the patch tokens decoded back up.
+
+    The token grid (stride patch_size) is upsampled by factors of two; at each stride where the
+    convolutional stem has a stage, that stage's features join through a 1x1 projection (a
+    U-Net skip), and a residual block refines the sum. Attention gives every cell the whole
+    part's context; the stem gives it the fine edges that a 16-pixel patch blurs.
+    tokens (B, g*g, D), features per engine.encoders.Encoded -> (B, P, n_outputs), P row-major.
+    """
+
+    def __init__(self, spec: HeadSpec, config: ModelConfig) -> None:
+        nn.Module.__init__(self)  # Head's loss, but layers of its own instead of one projection
+        self.spec = spec
+        self.grid = config.image_size // config.patch_size
+        width = config.decoder_channels
+        self.project = nn.Conv2d(config.d_model, width, 1)
+        stage_strides = {2 ** (i + 1): i for i in range(len(config.stem_channels))}
+        self.stages: list[int | None] = []  # per upsampling step, the stem stage joined (or none)
+        self.skips = nn.ModuleDict()
+        self.refine = nn.ModuleList()
+        stride = config.patch_size
+        while stride > config.dense_stride:
+            stride //= 2
+            stage = stage_strides.get(stride)
+            self.stages.append(stage)
+            if stage is not None:
+                self.skips[str(stage)] = nn.Conv2d(config.stem_channels[stage], width, 1)
+            self.refine.append(ConvBlock(width))
+        self.out_norm = nn.GroupNorm(min(8, width), width)
+        self.out = nn.Conv2d(width, spec.n_outputs, 1)
+
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor, features: list[torch.Tensor] | None = None) -> torch.Tensor:
+        B, _, D = tokens.shape
+        x = self.project(tokens.transpose(1, 2).reshape(B, D, self.grid, self.grid))  # (B, W, g, g)
+        for stage, refine in zip(self.stages, self.refine, strict=True):
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+            if stage is not None:
+                if features is None or len(features) <= stage:
+                    raise ValueError("a dense head needs the stem features of the image encoder")
+                x = x + self.skips[str(stage)](features[stage].to(x.dtype))
+            x = refine(x)
+        logits = self.out(F.gelu(self.out_norm(x)))  # (B, n, H / s, W / s)
+        return logits.flatten(2).transpose(1, 2)  # (B, P, n)
+
+
+def build_head(spec: HeadSpec, config: ModelConfig) -> Head:
+    """The head module for one HeadSpec of a model."""
+    return DenseHead(spec, config) if spec.kind == "dense" else Head(spec, config.d_model)
 
 
 class NgramLogits(nn.Module):

@@ -15,7 +15,7 @@ from torch import nn
 
 from engine.config import ModelConfig
 from engine.encoders import ENCODERS
-from engine.heads import WIDE_HEAD_KINDS, Head, NgramLogits
+from engine.heads import WIDE_HEAD_KINDS, NgramLogits, build_head
 from engine.layers import Attention, adapter_ids_set, attention_mask_to_bias
 from engine.moe import MoELayer
 
@@ -73,7 +73,7 @@ class MoETransformer(nn.Module):
         )
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = nn.RMSNorm(config.d_model)
-        self.heads = nn.ModuleDict({spec.name: Head(spec, config.d_model) for spec in config.heads})
+        self.heads = nn.ModuleDict({spec.name: build_head(spec, config) for spec in config.heads})
         # Built only when configured, so older checkpoints keep their state dict.
         self.wide = nn.ModuleDict({
             spec.name: NgramLogits(config.wide_buckets, spec.n_outputs, config.wide_gain)
@@ -99,7 +99,7 @@ class MoETransformer(nn.Module):
                 aux_loss = aux_loss + aux
             x = self.norm(x)
             pooled, tokens = x[:, 0], x[:, 1:]
-            heads = {name: head(pooled, tokens) for name, head in self.heads.items()}
+            heads = {name: head(pooled, tokens, encoded.features) for name, head in self.heads.items()}
             if self.wide:
                 input_ids = batch["input_ids"]  # (B, T), T up to wide_max_len
                 mask = batch.get("attention_mask")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.config import ModelConfig
-from engine.encoders import GraphEncoder, PatchEncoder, TabularEncoder, TextEncoder
+from engine.encoders import ConvBlock, GraphEncoder, PatchEncoder, TabularEncoder, TextEncoder
 from engine.model import MoETransformer
 from tests.engine.helpers import tiny_batch, tiny_config
 
@@ -113,3 +113,35 @@ def test_ngram_bag_ignores_padding_and_sees_word_order():
     without_bag.load_state_dict({k: v for k, v in encoder.state_dict().items() if "ngram" not in k})
     swapped = without_bag({"input_ids": torch.tensor([[7, 6, 5]])}).tokens[:, 0]
     torch.testing.assert_close(swapped, without_bag({"input_ids": sentence[:, :3]}).tokens[:, 0])
+
+
+def test_stem_blocks_start_as_the_identity_and_keep_each_stage_output():
+    encoder = PatchEncoder(tiny_config("image", stem_channels=[8, 16], stem_blocks=2))
+    pixels = torch.rand(2, 3, 16, 16)
+    deep_out = encoder({"pixels": pixels})
+    assert [tuple(f.shape) for f in deep_out.features] == [(2, 8, 8, 8), (2, 16, 4, 4)]
+    blocks = [i for i, layer in enumerate(encoder.stem) if isinstance(layer, ConvBlock)]
+    assert len(blocks) == 4
+    for index in blocks:
+        encoder.stem[index] = torch.nn.Identity()
+    torch.testing.assert_close(encoder({"pixels": pixels}).tokens, deep_out.tokens)  # zero-initialised residuals
+
+
+def test_image_pixel_norm_ignores_exposure_and_nearly_ignores_gain():
+    normed, fixed = PatchEncoder(tiny_config("image", pixel_norm="image")), PatchEncoder(tiny_config("image"))
+    fixed.load_state_dict(normed.state_dict())
+    pixels = torch.rand(2, 3, 16, 16) * 0.5
+    brighter, stronger = {"pixels": pixels + 0.2}, {"pixels": pixels * 1.6}
+    torch.testing.assert_close(normed(brighter).tokens, normed({"pixels": pixels}).tokens, atol=1e-5, rtol=1e-4)
+
+    @torch.no_grad()
+    def change(encoder: PatchEncoder, batch: dict) -> float:
+        return float((encoder(batch).tokens - encoder({"pixels": pixels}).tokens).abs().mean())
+
+    assert change(normed, stronger) < 0.2 * change(fixed, stronger)  # 0.02 is added to the std
+    assert change(fixed, brighter) > 0
+
+
+def test_unknown_pixel_norm_is_refused():
+    with pytest.raises(ValueError, match="pixel_norm"):
+        tiny_config("image", pixel_norm="per_batch")

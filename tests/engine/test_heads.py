@@ -1,5 +1,5 @@
 """Head losses: missing labels are ignored, regression gives a positive variance; the wide
-n-gram read-out joins the classification heads."""
+n-gram read-out joins the classification heads; a dense head maps an image at its stride."""
 
 from __future__ import annotations
 
@@ -192,3 +192,53 @@ def test_the_wide_read_out_reads_past_max_len_and_attention_does_not():
 def test_wide_max_len_is_checked(overrides, message):
     with pytest.raises(ValueError, match=message):
         tiny_config("text", **overrides)
+
+
+def _dense_config(**overrides):
+    settings = dict(
+        image_size=16, patch_size=8, stem_channels=[4, 8], dense_stride=2,
+        heads=[HeadSpec("label", "multiclass", 3), HeadSpec("map", "dense", 2)],
+    )
+    settings.update(overrides)
+    return tiny_config("image", **settings)
+
+
+def test_dense_head_gives_one_cell_per_stride_in_row_major_order():
+    model = MoETransformer(_dense_config())
+    assert model(tiny_batch("image", batch_size=2)).heads["map"].shape == (2, 8 * 8, 2)  # 16 px / stride 2
+    coarse = MoETransformer(_dense_config(dense_stride=8))  # the stride of a patch: no upsampling
+    assert coarse(tiny_batch("image", batch_size=2)).heads["map"].shape == (2, 2 * 2, 2)
+
+
+def test_dense_head_learns_a_mask_finer_than_its_patches():
+    torch.manual_seed(0)
+    model = MoETransformer(_dense_config())
+    pixels = torch.rand(8, 3, 16, 16) * 0.2
+    target = torch.zeros(8, 8, 8, dtype=torch.long)
+    for i in range(8):  # a bright square at a different place in each image
+        r, c = (i * 3) % 6, (i * 5) % 6
+        pixels[i, :, 2 * r : 2 * r + 4, 2 * c : 2 * c + 4] = 1.0
+        target[i, r : r + 2, c : c + 2] = 1
+    target = target.flatten(1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        loss = model.loss(model({"pixels": pixels}), {"map": target})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    predicted = model.eval()({"pixels": pixels}).heads["map"].argmax(-1)
+    # The best a map that is constant over each 8-pixel patch (4x4 cells) could do:
+    patches = target.reshape(8, 2, 4, 2, 4).float().mean(dim=(2, 4))  # share of defect cells
+    patch_best = float(torch.maximum(patches, 1 - patches).mean())
+    assert patch_best < 0.95
+    assert float((predicted == target).float().mean()) > 0.97
+    assert int(((predicted == 1) & (target == 1)).sum()) > 0.8 * int(target.sum())
+
+
+def test_dense_heads_need_the_image_encoder_and_a_stride_that_divides_the_patch():
+    with pytest.raises(ValueError, match="image encoder"):
+        tiny_config("text", heads=[HeadSpec("map", "dense", 2)])
+    with pytest.raises(ValueError, match="dense_stride"):
+        _dense_config(dense_stride=3)
+    with pytest.raises(ValueError, match="dense_stride"):
+        _dense_config(dense_stride=16)
