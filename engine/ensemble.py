@@ -11,10 +11,14 @@ as mixtures: a regression head returns the mixture's mean and variance (mean of 
 variances plus the variance of their means), a multi-label head the logit of the mean
 probability, a multi-class or token head the log of the mean softmax. Losses, adapters (PEFT
 finds every member's q_proj/v_proj and heads by suffix) and serving see one model.
+
+`flip_averaged_heads` combines the same way over flipped copies of one image batch instead of
+over members (test-time augmentation): one model, several views of the part.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -96,3 +100,47 @@ def build_model(config: ModelConfig) -> MoETransformer | EnsembleTransformer:
     """The model a configuration describes: an ensemble when it has more than one member."""
     return EnsembleTransformer(config) if config.ensemble_members > 1 else MoETransformer(config)
 
+
+
+# Views of an image for flip_averaged_heads, as the dims torch.flip reverses: the image as it is,
+# mirrored left-right, upside down, and both.
+IMAGE_FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-1, -2))
+HeadsForward = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+def flip_averaged_heads(
+    forward: HeadsForward, batch: dict[str, torch.Tensor], config: ModelConfig, views: int = 4
+) -> dict[str, torch.Tensor]:
+    """Heads of an image model averaged over `views` flipped copies of batch["pixels"].
+
+    All views go through one call of `forward` (a model's heads, or a model server), B rows
+    per view, so they batch together. A per-cell head (token over patches, dense over map
+    cells) is flipped back before the average, so each cell averages one place of the part;
+    heads then combine as combine_head does for an ensemble's members.
+    """
+    if config.encoder != "image":
+        raise ValueError(f"flipped views need the image encoder, not {config.encoder!r}")
+    if not 1 <= views <= len(IMAGE_FLIPS):
+        raise ValueError(f"views must be 1 to {len(IMAGE_FLIPS)}, got {views}")
+    flips = IMAGE_FLIPS[:views]
+    rows = batch["pixels"].shape[0]
+    stacked = {key: torch.cat([value] * views) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
+    stacked["pixels"] = torch.cat([batch["pixels"].flip(dims) if dims else batch["pixels"] for dims in flips])
+    outputs = forward(stacked)
+    heads = {}
+    for spec in config.heads:
+        parts = list(outputs[spec.name].split(rows))  # one (B, ...) per view
+        if spec.kind in ("token", "dense"):
+            cell = config.dense_stride if spec.kind == "dense" else config.patch_size
+            parts = [_unflip_cells(part, dims, config.image_size // cell) for part, dims in zip(parts, flips, strict=True)]
+        heads[spec.name] = combine_head(spec.kind, torch.stack(parts))
+    return heads
+
+
+def _unflip_cells(cells: torch.Tensor, dims: tuple[int, ...], side: int) -> torch.Tensor:
+    # cells (B, side * side, n), row-major; an image dim -1 (width) is the grid's dim 2, -2 dim 1.
+    if not dims:
+        return cells
+    B, _, n = cells.shape
+    grid = cells.reshape(B, side, side, n).flip([{-1: 2, -2: 1}[d] for d in dims])
+    return grid.reshape(B, side * side, n)

@@ -1,4 +1,5 @@
-"""Deep ensembles: heads combine as mixtures, checkpoints round-trip, adapters serve per row."""
+"""Deep ensembles: heads combine as mixtures, checkpoints round-trip, adapters serve per row;
+flipped views of an image combine the same way."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 import torch
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
-from engine.ensemble import EnsembleTransformer, combine_head
+from engine.config import HeadSpec
+from engine.ensemble import IMAGE_FLIPS, EnsembleTransformer, combine_head, flip_averaged_heads
 from engine.lora import attach_adapter, default_lora_config, enable_multi_lora, save_adapter
 from engine.model import MoETransformer
 from engine.quant import Int8Linear
@@ -118,3 +120,59 @@ def test_an_int8_server_of_an_ensemble_stays_close_to_the_float_one():
         served = server.predict(batch)["value"]
     assert isinstance(server.model.members[1].blocks[0].attn.q_proj.base, Int8Linear)  # under the LoRA slots
     torch.testing.assert_close(served[..., 0], expected[..., 0], atol=0.05, rtol=0.05)
+
+
+def _image_config(**overrides):
+    settings = dict(image_size=16, patch_size=8, stem_channels=[4], dense_stride=4, heads=[
+        HeadSpec("label", "multiclass", 3), HeadSpec("defect", "multilabel", 1),
+        HeadSpec("cells", "token", 2), HeadSpec("map", "dense", 2),
+    ])
+    settings.update(overrides)
+    return tiny_config("image", **settings)
+
+
+def test_flip_averaged_heads_average_the_views_with_every_cell_in_its_place():
+    torch.manual_seed(0)
+    config = _image_config()
+    model = MoETransformer(config).eval()
+    pixels = torch.rand(2, 3, 16, 16)
+    calls = []
+
+    def forward(batch):
+        calls.append(batch["pixels"].shape[0])
+        return model(batch).heads
+
+    with torch.no_grad():
+        averaged = flip_averaged_heads(forward, {"pixels": pixels}, config, views=4)
+        views = [model({"pixels": pixels.flip(dims) if dims else pixels}).heads for dims in IMAGE_FLIPS]
+    assert calls == [8]  # one forward for the four views of two images
+    label = torch.softmax(torch.stack([v["label"] for v in views]), -1).mean(0)
+    torch.testing.assert_close(torch.softmax(averaged["label"], -1), label)
+    # The dense map of the left-right view, flipped back, is the one that enters the average.
+    mirrored = views[1]["map"].reshape(2, 4, 4, 2).flip(2).reshape(2, 16, 2)
+    expected = torch.softmax(torch.stack([views[0]["map"], mirrored]), -1).mean(0)
+    two = flip_averaged_heads(lambda b: model(b).heads, {"pixels": pixels}, config, views=2)
+    torch.testing.assert_close(torch.softmax(two["map"], -1), expected)
+    assert averaged["cells"].shape == (2, 4, 2) and averaged["map"].shape == (2, 16, 2)
+
+
+def test_a_model_that_mirrors_its_input_gives_a_flip_averaged_map_that_matches_it():
+    # A "model" whose map is the image itself: each flipped view, flipped back, is the same map,
+    # so the average is the image's own map, not a blur of its mirror images.
+    config = _image_config(heads=[HeadSpec("map", "dense", 2)], dense_stride=4)
+
+    def forward(batch):
+        cells = torch.nn.functional.avg_pool2d(batch["pixels"][:, :1], 4).flatten(1)  # (B, 16)
+        return {"map": torch.stack([torch.zeros_like(cells), cells * 10], -1)}
+
+    pixels = torch.zeros(1, 3, 16, 16)
+    pixels[0, :, 0:4, 12:16] = 1.0  # top-right cell
+    averaged = torch.softmax(flip_averaged_heads(forward, {"pixels": pixels}, config)["map"], -1)[0, :, 1]
+    assert int(averaged.argmax()) == 3
+
+
+def test_flip_averaged_heads_need_an_image_model_and_a_known_number_of_views():
+    with pytest.raises(ValueError, match="image encoder"):
+        flip_averaged_heads(lambda b: {}, {"input_ids": torch.ones(1, 2)}, tiny_config("text"))
+    with pytest.raises(ValueError, match="views"):
+        flip_averaged_heads(lambda b: {}, {"pixels": torch.rand(1, 3, 16, 16)}, _image_config(), views=5)
