@@ -26,10 +26,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from solutions.defects.datasets import CLASSES, GOOD_CLASS, DefectSet, load_split
+from solutions.defects.datasets import CLASSES, GOOD_CLASS, NEU_SIZE, DefectSet, load_split
 from solutions.defects.imaging import to_grayscale, to_model_array
 from solutions.defects.inference import MODEL_NAME, load_inspector
-from solutions.defects.maps import BOX_THRESHOLD, box_iou, boxes_from_map, upsample_map
+from solutions.defects.maps import box_quality, map_boxes, upsample_map
 
 Log = Callable[[str], None]
 FREE = CLASSES.index(GOOD_CLASS)
@@ -166,16 +166,6 @@ def cnn_probs(model: SmallCNN, pixels: torch.Tensor) -> np.ndarray:
 
 # --- metrics ----------------------------------------------------------------------------------
 
-def box_quality(predicted: list[list[list[float]]], annotated: list[list[list[float]]]) -> tuple[float, float]:
-    """(recall at IoU 0.5, mean best IoU) over every annotated box."""
-    best = []
-    for boxes, truths in zip(predicted, annotated, strict=True):
-        for truth in truths:
-            best.append(max((box_iou(box, truth) for box in boxes), default=0.0))
-    best_array = np.asarray(best)
-    return float((best_array >= 0.5).mean()), float(best_array.mean())
-
-
 def pixel_auc(patch_maps: np.ndarray, data: DefectSet) -> float:
     """ROC-AUC of map pixels against mask pixels over the images that have a mask."""
     scores, truth = [], []
@@ -216,10 +206,7 @@ def evaluate(data_dir: Path, models_dir: Path, log: Log) -> str:
     log("inspector on the test splits")
     neu_pred = inspector.predict(neu.pixels)
     tile_pred = inspector.predict(tile.pixels)
-    neu_boxes = [
-        boxes_from_map(upsample_map(m, 200, 200), BOX_THRESHOLD) for m in neu_pred.patch_maps
-    ]
-    recall, mean_iou = box_quality(neu_boxes, neu.boxes)
+    recall, mean_iou = box_quality(map_boxes(neu_pred.patch_maps, NEU_SIZE, inspector.box_threshold), neu.boxes)
     tile_free_scores = tile_pred.defect_scores
     ours = {
         "neu_acc": accuracy(neu_pred.class_probs, neu.labels),
@@ -261,12 +248,12 @@ def evaluate(data_dir: Path, models_dir: Path, log: Log) -> str:
     }
     minutes = (time.monotonic() - started) / 60
     return report(ours, baseline_lbp, baseline_cnn, robust_ours, robust_lbp, robust_cnn,
-                  recall, mean_iou, len(neu), len(tile), minutes)
+                  recall, mean_iou, inspector.box_threshold, len(neu), len(tile), minutes)
 
 
 def report(
     ours: dict, lbp: dict, cnn: dict, robust_ours: dict, robust_lbp: dict, robust_cnn: dict,
-    recall: float, mean_iou: float, n_neu: int, n_tile: int, minutes: float,
+    recall: float, mean_iou: float, box_threshold: float, n_neu: int, n_tile: int, minutes: float,
 ) -> str:
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{100 * value:.1f} %"
@@ -307,7 +294,7 @@ def report(
         "contrast x0.7 then brightness x1.25; Gaussian blur radius 1.5. Images are read as the "
         "pipeline reads them (grayscale, resized to the model's input). Boxes come from the patch "
         "map upsampled to the image, thresholded at "
-        f"{BOX_THRESHOLD} (chosen on valid), one box per connected region.",
+        f"{box_threshold} (chosen on valid), one box per connected region.",
         "",
         "Model: models/defects/inspector (see its MODEL_CARD.md). Data: research use, no explicit license.",
     ]

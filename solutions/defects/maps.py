@@ -14,11 +14,11 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 Box = list[float]  # [x0, y0, x1, y1, score] in pixels of the map's image, x1/y1 exclusive
-# Map probability from which pixels belong to a defect region, chosen on NEU-DET's valid split
-# for the 160 px inspector: box recall at IoU 0.5 / mean best IoU at 0.3 ... 0.8 were
-# 0.095/0.223, 0.111/0.245, 0.164/0.272, 0.180/0.284, 0.203/0.294, 0.206/0.280; 0.7 and 0.8
-# tie on recall (one box apart), and 0.7 draws the tighter boxes.
+# Map probability from which pixels belong to a defect region, for a checkpoint whose validation
+# record does not carry its own (train_base chooses one on NEU-DET's valid split with
+# choose_box_threshold and saves it beside the weights).
 BOX_THRESHOLD = 0.7
+BOX_THRESHOLD_CHOICES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def upsample_map(patch_map: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -65,6 +65,31 @@ def box_iou(a: Box, b: Box) -> float:
     inter = width * height
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def box_quality(predicted: list[list[Box]], annotated: list[list[list[float]]]) -> tuple[float, float]:
+    """(recall at IoU 0.5, mean best IoU) over every annotated box."""
+    best = []
+    for boxes, truths in zip(predicted, annotated, strict=True):
+        for truth in truths:
+            best.append(max((box_iou(box, truth) for box in boxes), default=0.0))
+    best_array = np.asarray(best)
+    return float((best_array >= 0.5).mean()), float(best_array.mean())
+
+
+def map_boxes(patch_maps: np.ndarray, size: tuple[int, int], threshold: float) -> list[list[Box]]:
+    """Per map, the boxes of its regions on an image of `size` (width, height)."""
+    return [boxes_from_map(upsample_map(patch_map, *size), threshold) for patch_map in patch_maps]
+
+
+def choose_box_threshold(
+    patch_maps: np.ndarray, annotated: list[list[list[float]]], size: tuple[int, int]
+) -> tuple[float, dict[str, list[float]]]:
+    """The map threshold whose boxes best recover the annotated ones (recall at IoU 0.5, then
+    mean best IoU), and the two measures at every threshold tried."""
+    table = {str(t): list(box_quality(map_boxes(patch_maps, size, t), annotated)) for t in BOX_THRESHOLD_CHOICES}
+    best = max(BOX_THRESHOLD_CHOICES, key=lambda t: tuple(table[str(t)]))
+    return best, table
 
 
 def map_to_png(patch_map: np.ndarray) -> bytes:

@@ -22,7 +22,7 @@ from solutions.defects import services
 from solutions.defects.datasets import CLASSES
 from solutions.defects.imaging import IntakeItem, display_copy, read_upload, to_model_array
 from solutions.defects.inference import Inspector, served_inspector
-from solutions.defects.maps import BOX_THRESHOLD, boxes_from_map, map_to_png, upsample_map
+from solutions.defects.maps import boxes_from_map, map_to_png, upsample_map
 from solutions.defects.models import Decision, InspectionPolicy, InspectionResult, ReviewItem
 from solutions.defects.threshold import decide
 
@@ -83,7 +83,10 @@ class Inspection:
         threshold = float(self.policy.thresholds.get(defect_class, self.policy.default_threshold))
         decision = decide(score, threshold, self.policy.review_margin)
         patch_map = predictions.patch_maps[position]
-        boxes = boxes_from_map(upsample_map(patch_map, width, height), BOX_THRESHOLD) if decision != Decision.PASS else []
+        boxes = (
+            boxes_from_map(upsample_map(patch_map, width, height), self.inspector.box_threshold)
+            if decision != Decision.PASS else []
+        )
         prefix = f"tenants/{self.ctx.tenant.pk}/defects/{self.ctx.job.pk}/{common['index']:06d}"
         heatmap_key = default_storage.save(f"{prefix}-map.png", ContentFile(map_to_png(patch_map)))
         part = display_copy(item.image)

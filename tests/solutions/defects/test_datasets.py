@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from solutions.defects.datasets import IGNORE, augment, patch_targets
-from solutions.defects.evaluation import box_quality, lbp_histogram
+from solutions.defects.evaluation import lbp_histogram
+from solutions.defects.maps import box_quality
 from solutions.defects.synthetic import synthetic_part
 
 
@@ -26,7 +27,7 @@ def test_augment_keeps_range_shape_and_moves_masks_with_pixels():
     pixels[:, :, 4:12, 4:12] = 1.0
     masks = pixels.clone()
     masks[7] = float("nan")
-    out_pixels, out_masks = augment(pixels, masks, generator)
+    out_pixels, out_masks = augment(pixels, masks, generator, robust=torch.ones(8, dtype=torch.bool))
     assert out_pixels.shape == pixels.shape and 0.0 <= out_pixels.min() <= out_pixels.max() <= 1.0
     assert torch.isnan(out_masks[7]).all() and not torch.isnan(out_masks[:7]).any()
     # Where the mask landed, the bright square landed too (geometry is shared).
@@ -48,3 +49,20 @@ def test_box_quality_counts_each_annotated_box():
     annotated = [[[0, 0, 10, 10], [50, 50, 60, 60]], [[0, 0, 5, 5]]]
     recall, mean_iou = box_quality(predicted, annotated)
     assert recall == pytest.approx(1 / 3) and mean_iou == pytest.approx(1 / 3)
+
+
+def test_rows_that_are_not_robust_are_only_flipped_pixel_for_pixel():
+    generator = torch.Generator().manual_seed(3)
+    pixels = torch.rand(16, 1, 12, 12)
+    masks = (pixels > 0.8).float()
+    robust = torch.arange(16) % 2 == 0
+    out_pixels, out_masks = augment(pixels, masks, generator, robust=robust)
+    for row in range(1, 16, 2):
+        flips = [pixels[row], pixels[row].flip(-1), pixels[row].flip(-2), pixels[row].flip(-1).flip(-2)]
+        match = [i for i, f in enumerate(flips) if torch.equal(out_pixels[row], f)]
+        assert match, f"row {row} is not a flip of its input"
+        assert torch.equal(out_masks[row], [masks[row], masks[row].flip(-1), masks[row].flip(-2),
+                                            masks[row].flip(-1).flip(-2)][match[0]])
+    changed = [not torch.equal(out_pixels[row], pixels[row]) for row in range(1, 16, 2)]
+    assert any(changed)
+    assert all(not torch.equal(out_pixels[row], pixels[row]) for row in range(0, 16, 2))  # camera changes

@@ -7,6 +7,7 @@ from PIL import Image
 from solutions.defects.maps import (
     box_iou,
     boxes_from_map,
+    choose_box_threshold,
     map_from_png,
     map_to_png,
     render_overlay,
@@ -58,3 +59,14 @@ def test_overlay_paints_heat_where_the_map_is_high_and_outlines_boxes():
     assert red > 200 and green < 128  # heat over the defect patch
     assert overlay.getpixel((50, 50)) == (128, 128, 128)  # inside the box, no heat
     assert overlay.getpixel((40, 50))[2] > 200  # box outline
+
+
+def test_the_box_threshold_is_the_one_whose_boxes_match_the_annotations_best():
+    # A map that is 0.9 inside the defect and 0.55 on a halo around it: a low threshold draws
+    # the halo's box (too big), a high one the defect's own.
+    patch_map = np.zeros((20, 20), dtype=np.float32)
+    patch_map[4:16, 4:16] = 0.55
+    patch_map[8:12, 8:12] = 0.9
+    threshold, table = choose_box_threshold(patch_map[None], [[[80, 80, 120, 120]]], (200, 200))
+    assert threshold >= 0.6
+    assert table[str(threshold)][0] == 1.0 and table["0.5"][0] == 0.0
