@@ -271,7 +271,7 @@ def report(
         "",
         "| metric | inspector (MoE, patch encoder) | LBP + logistic regression | small CNN from scratch |",
         "| --- | --- | --- | --- |",
-        f"| NEU-DET accuracy (6 classes; {errors} errors for the inspector) | {pct(ours['neu_acc'])} | {pct(lbp['neu_acc'])} | {pct(cnn['neu_acc'])} |",
+        f"| NEU-DET accuracy (6 classes; {errors} error{'' if errors == 1 else 's'} for the inspector) | {pct(ours['neu_acc'])} | {pct(lbp['neu_acc'])} | {pct(cnn['neu_acc'])} |",
         f"| NEU-DET boxes: recall at IoU 0.5 | {pct(recall)} | — | — |",
         f"| NEU-DET boxes: mean best IoU per annotated box | {auc(mean_iou)} | — | — |",
         f"| magnetic tile defect/no-defect ROC-AUC | {auc(ours['tile_auc'])} | {auc(lbp['tile_auc'])} | {auc(cnn['tile_auc'])} |",
@@ -292,8 +292,9 @@ def report(
         "ROC-AUC >= 0.95; each altered variant within 5 points of clean accuracy. The variants: "
         "bilinear downscale of the 200 px images to 128 px; RGB channels scaled by 1.2/1.0/0.75; "
         "contrast x0.7 then brightness x1.25; Gaussian blur radius 1.5. Images are read as the "
-        "pipeline reads them (grayscale, resized to the model's input). Boxes come from the patch "
-        "map upsampled to the image, thresholded at "
+        "pipeline reads them (grayscale, resized to the model's input). The inspector reads each image "
+        "as four flipped views and averages them (as served). Boxes come from its defect map "
+        "upsampled to the image, thresholded at "
         f"{box_threshold} (chosen on valid), one box per connected region.",
         "",
         "Model: models/defects/inspector (see its MODEL_CARD.md). Data: research use, no explicit license.",
