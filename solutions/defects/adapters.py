@@ -127,18 +127,27 @@ def modules_to_save(base_model: str) -> list[str]:
     return ["heads.label", "heads.defect"]
 
 
-# Plants a scenario tenant may run: (title, dataset folder under the defects data).
-PLANTS = {
-    "magnetic-tile": ("a magnetic tile line (blowholes, breaks, cracks, frays, uneven surfaces and good parts)", "magnetic_tile"),
-    "steel-strip": ("a hot-rolled steel strip line (the six NEU surface defect classes)", "neu_det"),
+# Plants a scenario tenant may run: (title, dataset folder under the defects data, the plant's
+# own labels for some classes). A plant's acceptance standard is its own: one whose customers
+# take uneven tile surfaces as cosmetic labels those parts good, which no base model can know.
+PLANTS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "magnetic-tile": (
+        "a magnetic tile line (blowholes, breaks, cracks, frays, uneven surfaces and good parts)", "magnetic_tile", {},
+    ),
+    "steel-strip": ("a hot-rolled steel strip line (the six NEU surface defect classes)", "neu_det", {}),
+    "tile-uneven-passes": (
+        "a magnetic tile line whose customers accept uneven surfaces as cosmetic, so it labels them good",
+        "magnetic_tile", {"uneven": GOOD_CLASS},
+    ),
 }
 
 
 def scenario(data_dir: Path, segment: str = "magnetic-tile") -> dict[str, Any]:
     """The realistic tenant of the adapters evaluation: a plant whose parts are one family of the
-    shipped defect data, as a ZIP of images with labels.csv. Its images are that family's valid
-    and test splits, images the base model's weights never trained on."""
-    title, folder = PLANTS[segment]
+    shipped defect data, as a ZIP of images with labels.csv, labelled by the plant's standard.
+    Its images are that family's valid and test splits, images the base model's weights never
+    trained on."""
+    title, folder, own_labels = PLANTS[segment]
     source = Path(data_dir) / folder
     buffer = io.BytesIO()
     labels = io.StringIO()
@@ -150,7 +159,7 @@ def scenario(data_dir: Path, segment: str = "magnetic-tile") -> dict[str, Any]:
                 for number, row in enumerate(csv.DictReader(handle)):
                     name = f"{split}-{number:04d}{Path(row['image']).suffix}"  # file names repeat across classes
                     archive.write(source / row["image"], name)
-                    writer.writerow([name, row["label"]])
+                    writer.writerow([name, own_labels.get(row["label"], row["label"])])
         archive.writestr(LABELS_FILE, labels.getvalue())
     return {
         "base_model": base_models()[0],

@@ -38,3 +38,10 @@ def test_the_tile_plant_uploads_every_held_out_image_with_its_label(tmp_path):
     report = adapters.parse_dataset(upload["base_model"], upload["filename"], upload["data"])
     assert report.rejected == []
     assert sorted(row["label"] for row in report.rows) == sorted(LABELS["valid"] + LABELS["test"])
+
+
+def test_a_plant_with_its_own_standard_labels_uneven_tiles_good(tmp_path):
+    upload = adapters.scenario(make_tile_data(tmp_path), segment="tile-uneven-passes")
+    with zipfile.ZipFile(io.BytesIO(upload["data"])) as archive:
+        labels = [row["label"] for row in csv.DictReader(io.StringIO(archive.read(adapters.LABELS_FILE).decode()))]
+    assert labels == ["blowhole", "free", "crack", "free", "free"]
