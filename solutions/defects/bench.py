@@ -4,7 +4,7 @@ whole inspection job of 500 images, on this machine's CPU.
     python -m solutions.defects.bench [--images N] [--threads T]
 
 Bare forward: the model's forward on already-prepared (N, 1, S, S) tensors at its input size S, batches
-of 64, one view per image. Inspector: the same tensors through `Inspector.predict` as served, which
+of ROWS (32) rows, one view per image. Inspector: the same tensors through `Inspector.predict` as served, which
 averages inference.VIEWS flipped views of each image. Engine server: the inspector through
 engine.serving (the dynamic batcher and multi-LoRA model a worker uses). End to end: a ZIP of N synthetic 200x200 PNG parts submitted as a job and
 run through the real job runner (Celery in eager mode, a throwaway SQLite database and media
@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+ROWS = 32  # rows per forward on every path, views included (Inspector.predict's default)
 
 
 def synthetic_zip(count: int) -> bytes:
@@ -95,11 +96,11 @@ def main() -> None:
         to_model_array(synthetic_part(KINDS[i % len(KINDS)], seed=i), size) for i in range(count)
     ]))
 
-    served = served_inspector(model_dir, max_batch_size=64)
+    served = served_inspector(model_dir, max_batch_size=ROWS)
     runs = {"bare": bare, "inspector": inspector, "served": served}
     for run in runs.values():  # warm-up outside the timing, every batch shape included
-        run.predict(pixels, batch_size=64)
-    rates = best_rates(count, {name: (lambda run=run: run.predict(pixels, batch_size=64)) for name, run in runs.items()})
+        run.predict(pixels, batch_size=ROWS)
+    rates = best_rates(count, {name: (lambda run=run: run.predict(pixels, batch_size=ROWS)) for name, run in runs.items()})
     bare_rate, inspector_rate, served_rate = rates["bare"], rates["inspector"], rates["served"]
 
     archive = synthetic_zip(count)
@@ -140,7 +141,7 @@ def main() -> None:
         "",
         "| path | images/s | vs bare forward |",
         "| --- | --- | --- |",
-        f"| bare model forward (prepared tensors, batch 64, one view, best of 3) | {bare_rate:.1f} | 1.00 |",
+        f"| bare model forward (prepared tensors, {ROWS}-row forwards, one view, best of 3) | {bare_rate:.1f} | 1.00 |",
         f"| inspector as served: {inspector.views} flipped views averaged (best of 3) | {inspector_rate:.1f} | "
         f"{inspector_rate / bare_rate:.2f} |",
         f"| engine model server (dynamic batcher, multi-LoRA model, {inspector.views} views, best of 3) | "
