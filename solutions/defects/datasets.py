@@ -112,10 +112,11 @@ def load_split(data_dir: Path, split: str, size: int, sources: tuple[str, ...] =
 
 
 def patch_targets(masks: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """(B, T) long per-patch targets of (B, 1, S, S) masks: 1 defect, 0 clean, -100 ignored.
+    """(B, T) long per-cell targets of (B, 1, S, S) masks: 1 defect, 0 clean, -100 ignored.
 
-    A patch is a defect when at least 2% of it is (magnetic-tile cracks and blowholes are thin);
-    patches only grazed by a defect are ignored rather than called clean, and masks that are
+    A cell is the map's unit, `patch_size` pixels a side (a patch, or a dense head's stride). A
+    cell is a defect when at least 2% of it is (magnetic-tile cracks and blowholes are thin);
+    cells only grazed by a defect are ignored rather than called clean, and masks that are
     NaN (unknown) are ignored whole.
     """
     unknown = torch.isnan(masks).flatten(1).any(dim=1)  # (B,)

@@ -67,7 +67,7 @@ def map_stride(config: ModelConfig) -> int:
 
 @dataclass
 class Predictions:
-    """Per image: class probabilities (B, n_classes), defect score (B,), patch maps (B, g, g)."""
+    """Per image: class probabilities (B, n_classes), defect score (B,), cell maps (B, g, g)."""
 
     class_probs: np.ndarray
     defect_scores: np.ndarray

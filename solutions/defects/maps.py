@@ -1,6 +1,7 @@
-"""Defect maps: from the model's per-patch probabilities to image-sized maps, boxes and overlays.
+"""Defect maps: from the model's per-cell probabilities to image-sized maps, boxes and overlays.
 
-The model scores each image patch; `upsample_map` stretches that grid over the image,
+The model scores each cell of a grid over the image (a patch, or a dense head's 4-pixel cell;
+the field is still called `patch_maps`); `upsample_map` stretches that grid over the image,
 `boxes_from_map` thresholds it and returns the bounding box of every connected region, and
 `render_overlay` draws heat map and boxes on the part for the browser and the API.
 """
@@ -93,7 +94,7 @@ def choose_box_threshold(
 
 
 def map_to_png(patch_map: np.ndarray) -> bytes:
-    """The patch map as an 8-bit grayscale PNG (a few hundred bytes), 255 = probability 1."""
+    """The cell map as an 8-bit grayscale PNG (a few kilobytes at most), 255 = probability 1."""
     levels = np.clip(np.rint(np.asarray(patch_map) * 255.0), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(levels, mode="L").save(buffer, "PNG")
@@ -101,7 +102,7 @@ def map_to_png(patch_map: np.ndarray) -> bytes:
 
 
 def map_from_png(data: bytes) -> np.ndarray:
-    """The patch map stored by map_to_png, as float32 probabilities."""
+    """The cell map stored by map_to_png, as float32 probabilities."""
     with Image.open(io.BytesIO(data), formats=("PNG",)) as image:
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
