@@ -1,9 +1,10 @@
 """`manage.py adapter_scenario <solution> --data PATH`: the realistic tenant adapter scenario.
 
-Builds (or reuses) a scenario tenant whose data is one segment of the shipped data that the
-base model under-serves (the solution's ``scenario`` hook picks it), uploads it as a dataset,
-runs the adapter training job in this process, and prints the adapter's and the base model's
-metrics on that tenant's fixed holdout as a markdown table for docs/evaluation/adapters.md.
+Builds (or reuses) a scenario tenant whose data is one segment of the shipped data, labelled by
+the tenant's own standard where the scenario has one (the solution's ``scenario`` hook picks
+both), uploads it as a dataset, runs the adapter training job in this process, and prints the
+adapter's and the base model's metrics on that tenant's fixed holdout as a markdown table for
+docs/evaluation/adapters.md.
 """
 
 import time
@@ -23,7 +24,7 @@ from quorum.tenancy.scoping import tenant_scope
 
 
 class Command(BaseCommand):
-    help = "Train a tenant adapter on a segment the base model under-serves and compare it with the base."
+    help = "Train a tenant adapter on a scenario tenant's data and compare it with the base model."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("solution")
