@@ -142,7 +142,7 @@ PLANTS: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 
-def scenario(data_dir: Path, segment: str = "magnetic-tile") -> dict[str, Any]:
+def scenario(data_dir: Path, segment: str = "tile-uneven-passes") -> dict[str, Any]:
     """The realistic tenant of the adapters evaluation: a plant whose parts are one family of the
     shipped defect data, as a ZIP of images with labels.csv, labelled by the plant's standard.
     Its images are that family's valid and test splits, images the base model's weights never

@@ -156,7 +156,7 @@ DEFINITIONS: dict[str, tuple[str, Any]] = {
 }
 
 
-def scenario(data_dir: Path, segment: str = "small-limit") -> dict[str, Any]:
+def scenario(data_dir: Path, segment: str = "all/material") -> dict[str, Any]:
     """The realistic tenant of the adapters evaluation: a card issuer whose book is one segment
     of the Taiwan accounts (``SEGMENTS``), where the base model might rank worse than overall,
     or a book with its own definition of default, ``<segment>/<definition>`` (``DEFINITIONS``).

@@ -4,7 +4,12 @@ dataset upload accepts row for row."""
 
 import csv
 import io
+import random
 
+import pytest
+from django.core.management import CommandError, call_command
+
+from quorum.adapters.services import active_version
 from solutions.loans import adapters
 from solutions.loans.schema import FeatureSchema
 
@@ -15,10 +20,10 @@ ROWS = {
 }
 
 
-def make_taiwan_data(root):
+def make_taiwan_data(root, rows_by_split=ROWS):
     schema = FeatureSchema.load(adapters.base_model_dir("taiwan") / "schema.json")
     header = ["id", *(f.name for f in schema.features), schema.target]
-    for split, rows in ROWS.items():
+    for split, rows in rows_by_split.items():
         with open(root / f"taiwan_credit_default_{split}.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=header)
             writer.writeheader()
@@ -48,3 +53,25 @@ def test_a_lender_with_a_materiality_threshold_counts_no_default_on_small_balanc
     assert upload["filename"] == "all-material-accounts.csv"
     report = adapters.parse_dataset(upload["base_model"], upload["filename"], upload["data"])
     assert report.rejected == [] and report.label_counts == {"default": 2, "repaid": 4}
+
+
+def test_the_scenario_command_trains_and_activates_an_adapter_in_an_existing_tenant(
+    transactional_db, tenant_a, admin_a, admin_a_client, tmp_path, in_process_jobs
+):
+    # Committed as the command commits outside a test, so the job is queued (eagerly) as it starts.
+    rng = random.Random(0)
+    rows = {split: [(20000, pay_0, rng.randint(0, 9000), int(pay_0 >= 1))
+                    for pay_0 in (rng.randint(-1, 3) for _ in range(40))] for split in ROWS}
+    out = io.StringIO()
+    call_command("adapter_scenario", "loans", "--data", str(make_taiwan_data(tmp_path, rows)),
+                 "--tenant", tenant_a.slug, "--epochs", "1", "--batch-size", "32", stdout=out)
+    version = active_version(tenant_a, "loans")
+    assert version is not None and version.dataset.name == "Taiwan all/material accounts"
+    assert f"| Tenant adapter v{version.number} (LoRA r=16) | {version.adapter_metrics['AUC']:.4f} |" in out.getvalue()
+    page = admin_a_client.get("/adapters/").content.decode()
+    assert version.dataset.name in page
+
+
+def test_the_scenario_command_refuses_an_unknown_tenant(db, tmp_path):
+    with pytest.raises(CommandError, match="no tenant 'nowhere'"):
+        call_command("adapter_scenario", "loans", "--data", str(make_taiwan_data(tmp_path)), "--tenant", "nowhere")

@@ -1,9 +1,10 @@
 """`manage.py adapter_scenario <solution> --data PATH`: the realistic tenant adapter scenario.
 
-Builds (or reuses) a scenario tenant whose data is one segment of the shipped data, labelled by
-the tenant's own standard where the scenario has one (the solution's ``scenario`` hook picks
-both), uploads it as a dataset, runs the adapter training job in this process, and prints the
-adapter's and the base model's metrics on that tenant's fixed holdout as a markdown table for
+Builds (or reuses) a scenario tenant, or takes an existing one (``--tenant demo``), whose data
+is one segment of the shipped data, labelled by the tenant's own standard where the scenario has
+one (the solution's ``scenario`` hook picks both), uploads it as a dataset, runs the adapter
+training job in this process, activates the adapter, and prints the adapter's and the base
+model's metrics on that tenant's fixed holdout as a markdown table for
 docs/evaluation/adapters.md.
 """
 
@@ -36,6 +37,8 @@ class Command(BaseCommand):
         parser.add_argument("--targets", default="q_proj,v_proj", help="attention projections the adapter adapts")
         parser.add_argument("--segment", help="the solution's scenario segment (its default when left out)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the tenant holdout split")
+        parser.add_argument("--tenant", help="an existing tenant's slug (e.g. demo, to see the run at /adapters/ "
+                                             "as its admin); default: a scenario tenant of its own")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from quorum.celery import app
@@ -50,8 +53,8 @@ class Command(BaseCommand):
         data_dir = options["data"] or Path(settings.BASE_DIR).parent / "shared" / "data" / solution
         if not data_dir.is_dir():
             raise CommandError(f"no data folder {data_dir}; pass --data PATH")
+        tenant, admin = self._existing_tenant(options["tenant"]) if options["tenant"] else self._scenario_tenant(solution)
         scenario = hooks.scenario(data_dir, **({"segment": options["segment"]} if options["segment"] else {}))
-        tenant, admin = self._scenario_tenant(solution)
         dataset = services.create_dataset(
             tenant=tenant, user=admin, solution=solution, base_model=scenario["base_model"], name=scenario["name"],
             filename=scenario["filename"], data=scenario["data"], holdout_seed=options["seed"],
@@ -59,12 +62,15 @@ class Command(BaseCommand):
         self.stdout.write(f"dataset: {dataset.row_count} rows accepted, {dataset.report['rejected']} rejected, "
                           f"holdout {len(dataset.holdout_indices)}")
         # The training job runs here, through the normal job machinery, instead of on a worker.
-        app.conf.task_always_eager = True
+        eager, app.conf.task_always_eager = app.conf.task_always_eager, True
         started = time.monotonic()
-        run = services.start_training(tenant=tenant, user=admin, dataset=dataset, options={
-            "epochs": options["epochs"], "lr": options["lr"], "batch_size": options["batch_size"],
-            "r": options["r"], "lora_alpha": 2 * options["r"], "target_modules": options["targets"].split(","),
-        })
+        try:
+            run = services.start_training(tenant=tenant, user=admin, dataset=dataset, options={
+                "epochs": options["epochs"], "lr": options["lr"], "batch_size": options["batch_size"],
+                "r": options["r"], "lora_alpha": 2 * options["r"], "target_modules": options["targets"].split(","),
+            })
+        finally:
+            app.conf.task_always_eager = eager
         job = Job.objects.all_tenants().get(pk=run.job_id)
         if job.status != "succeeded":
             raise CommandError(f"training ended {job.status}: {job.error}")
@@ -84,6 +90,15 @@ class Command(BaseCommand):
             f"| Tenant adapter v{version.number} (LoRA r={version.lora_options['r']}) | "
             f"{version.adapter_metrics[metric]:.4f} |\n"
         )
+
+    def _existing_tenant(self, slug: str) -> tuple[Tenant, Any]:
+        tenant = Tenant.objects.filter(slug=slug).first()
+        if tenant is None:
+            raise CommandError(f"no tenant {slug!r}")
+        membership = tenant.memberships.filter(role=Role.ADMIN).select_related("user").order_by("created_at").first()
+        if membership is None:
+            raise CommandError(f"tenant {slug!r} has no admin to train the adapter as")
+        return tenant, membership.user
 
     def _scenario_tenant(self, solution: str) -> tuple[Tenant, Any]:
         slug = f"scenario-{solution}"
